@@ -1,0 +1,61 @@
+import { Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { ApiError, serverError } from '../protocol/errors.ts'
+import type { AppServices } from '../services.ts'
+import { authMiddleware } from './auth.ts'
+import { errorResponse, RouteTable, type HonoEnv } from './http.ts'
+import { assistantRoutes } from './routes/assistants.ts'
+import { threadRoutes } from './routes/threads.ts'
+import { runRoutes } from './routes/runs.ts'
+
+export function createApp(services: AppServices, opts: { open: boolean }) {
+  const app = new Hono<HonoEnv>()
+  const routes = new RouteTable(app)
+  const { log, config, db } = services
+
+  app.get('/health', async (c) => {
+    await db.selectFrom('threads').select('id').limit(1).execute()
+    return c.json({ status: 'ok', database: services.database.kind })
+  })
+
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: config.maxBodyBytes,
+      onError: () => {
+        throw new ApiError(413, `Request body too large. The maximum size is ${config.maxBodyBytes} bytes.`, 'invalid_request_error', null, 'request_too_large')
+      },
+    }),
+  )
+  app.use('/v1/*', async (c, next) => {
+    // Assistants v1 is gone at OpenAI too; say so the same way.
+    const beta = c.req.header('openai-beta')
+    if (beta && /assistants=v1\b/.test(beta)) {
+      throw new ApiError(400, "The v1 Assistants API has been deprecated. Please try again by setting the header 'OpenAI-Beta: assistants=v2'.", 'invalid_request_error', null, 'invalid_beta')
+    }
+    return next()
+  })
+  app.use('/v1/*', authMiddleware({ db, configKeys: config.apiKeys, open: opts.open }))
+
+  assistantRoutes(routes, services)
+  threadRoutes(routes, services)
+  runRoutes(routes, services)
+
+  app.notFound((c) => {
+    const allowed = routes.allowedMethods(c.req.path)
+    if (allowed.length > 0) {
+      return errorResponse(
+        new ApiError(405, `Method ${c.req.method} is not allowed for ${c.req.path}. Allowed: ${allowed.join(', ')}.`, 'invalid_request_error', null, 'method_not_allowed'),
+      )
+    }
+    return errorResponse(new ApiError(404, `Invalid URL (${c.req.method} ${c.req.path})`, 'invalid_request_error', null, null))
+  })
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return errorResponse(err)
+    log.error({ err, method: c.req.method, path: c.req.path }, 'unhandled error')
+    return errorResponse(serverError())
+  })
+
+  return { app, routes }
+}

@@ -1,0 +1,64 @@
+import type { AppServices } from '../../services.ts'
+import { invalidRequest } from '../../protocol/errors.ts'
+import { CreateMessage, CreateThread, ModifyMessage, ModifyThread } from '../../protocol/schemas.ts'
+import * as threads from '../../store/repos/threads.ts'
+import * as messages from '../../store/repos/messages.ts'
+import { findActiveRun } from '../../store/repos/runs.ts'
+import { parseListQuery } from '../../store/pagination.ts'
+import { z } from 'zod'
+import { pathParam, queryObject, readBody, type Ctx, type RouteTable } from '../http.ts'
+
+/** OpenAI validates the id prefix of a thread before looking it up. */
+export function threadIdParam(c: Ctx): string {
+  const id = pathParam(c, 'thread_id')
+  if (!id.startsWith('thread')) {
+    throw invalidRequest(`Invalid 'thread_id': '${id}'. Expected an ID that begins with 'thread'.`, 'thread_id', 'invalid_value')
+  }
+  return id
+}
+
+export function threadRoutes(r: RouteTable, services: AppServices) {
+  const { db } = services
+  r.on('POST', '/v1/threads', async (c) => {
+    const body = await readBody(c, CreateThread)
+    const thread = await services.createThreadWithMessages(c.get('project'), body)
+    return c.json(threads.threadToWire(thread))
+  })
+  r.on('GET', '/v1/threads/:thread_id', async (c) => c.json(threads.threadToWire(await threads.getThreadRow(db, c.get('project'), threadIdParam(c)))))
+  r.on('POST', '/v1/threads/:thread_id', async (c) => c.json(await threads.modifyThread(db, c.get('project'), threadIdParam(c), await readBody(c, ModifyThread))))
+  r.on('DELETE', '/v1/threads/:thread_id', async (c) => {
+    const id = threadIdParam(c)
+    await services.beforeThreadDelete(c.get('project'), id)
+    return c.json(await threads.deleteThread(db, c.get('project'), id))
+  })
+
+  r.on('POST', '/v1/threads/:thread_id/messages', async (c) => {
+    const project = c.get('project')
+    const threadId = threadIdParam(c)
+    const body = await readBody(c, CreateMessage)
+    await threads.getThreadRow(db, project, threadId)
+    const active = await findActiveRun(db, threadId)
+    if (active) throw invalidRequest(`Can't add messages to ${threadId} while a run ${active.id} is active.`)
+    const [row] = await messages.insertMessages(db, [messages.newClientMessage(project, threadId, body)])
+    await services.afterMessagesAdded(project, threadId, [row])
+    return c.json(messages.messageToWire(row))
+  })
+  r.on('GET', '/v1/threads/:thread_id/messages', async (c) => {
+    const threadId = threadIdParam(c)
+    await threads.getThreadRow(db, c.get('project'), threadId)
+    const q = parseListQuery(queryObject(c), { run_id: z.string().optional() })
+    return c.json(await messages.listMessages(db, threadId, q))
+  })
+  r.on('GET', '/v1/threads/:thread_id/messages/:message_id', async (c) => {
+    const row = await messages.getMessageRow(db, c.get('project'), threadIdParam(c), pathParam(c, 'message_id'))
+    return c.json(messages.messageToWire(row))
+  })
+  r.on('POST', '/v1/threads/:thread_id/messages/:message_id', async (c) => {
+    const threadId = threadIdParam(c)
+    const body = await readBody(c, ModifyMessage)
+    return c.json(await messages.modifyMessageMetadata(db, c.get('project'), threadId, pathParam(c, 'message_id'), body.metadata))
+  })
+  r.on('DELETE', '/v1/threads/:thread_id/messages/:message_id', async (c) =>
+    c.json(await messages.deleteMessage(db, c.get('project'), threadIdParam(c), pathParam(c, 'message_id'))),
+  )
+}

@@ -1,0 +1,117 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { z } from 'zod'
+
+/** One upstream LLM endpoint speaking OpenAI-compatible Chat Completions. */
+const ProviderConfig = z.strictObject({
+  name: z.string().min(1),
+  baseURL: z.string().url(),
+  apiKey: z.string().optional(),
+  /** Request timeout for one upstream call, in ms. */
+  timeoutMs: z.number().int().positive().optional(),
+})
+
+const ApiKeyConfig = z.strictObject({ key: z.string().min(8), project: z.string().min(1) })
+
+/** The optional config file (threadline.config.json); env vars override it. */
+const FileConfig = z.strictObject({
+  host: z.string().optional(),
+  port: z.number().int().min(0).max(65535).optional(),
+  dataDir: z.string().optional(),
+  databaseUrl: z.string().optional(),
+  logLevel: z.string().optional(),
+  maxBodyBytes: z.number().int().positive().optional(),
+  apiKeys: z.array(ApiKeyConfig).optional(),
+  providers: z.array(ProviderConfig).optional(),
+  defaultProvider: z.string().optional(),
+  runExpirySeconds: z.number().int().positive().optional(),
+  upstreamRetries: z.number().int().min(0).max(10).optional(),
+})
+
+export type ProviderConfig = z.infer<typeof ProviderConfig>
+export type ApiKeyConfig = z.infer<typeof ApiKeyConfig>
+
+export interface Config {
+  host: string
+  port: number
+  /** Where the embedded database and uploaded files live. `null` = in memory (tests). */
+  dataDir: string | null
+  databaseUrl: string | null
+  logLevel: string
+  maxBodyBytes: number
+  apiKeys: ApiKeyConfig[]
+  providers: ProviderConfig[]
+  defaultProvider: string | null
+  /** A run not finished (or waiting for tool outputs) this long after creation expires. */
+  runExpirySeconds: number
+  /** Retries of an upstream call that failed before anything was streamed. */
+  upstreamRetries: number
+  /** Base backoff between upstream retries, ms. */
+  upstreamBackoffMs: number
+  upstreamTimeoutMs: number
+}
+
+/** `THREADLINE_API_KEYS="sk-a=projA,sk-b=projB"`; a key without `=project` belongs to `default`. */
+export function parseApiKeys(raw: string | undefined): ApiKeyConfig[] {
+  if (!raw) return []
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const eq = entry.indexOf('=')
+      return eq === -1
+        ? { key: entry, project: 'default' }
+        : { key: entry.slice(0, eq), project: entry.slice(eq + 1) }
+    })
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const file = readConfigFile(env.THREADLINE_CONFIG)
+  const providers = [...(file.providers ?? [])]
+  if (env.THREADLINE_UPSTREAM_BASE_URL) {
+    providers.unshift({
+      name: 'upstream',
+      baseURL: env.THREADLINE_UPSTREAM_BASE_URL,
+      apiKey: env.THREADLINE_UPSTREAM_API_KEY,
+    })
+  }
+  const config: Config = {
+    host: env.THREADLINE_HOST ?? file.host ?? '127.0.0.1',
+    port: numberEnv(env.THREADLINE_PORT) ?? file.port ?? 8080,
+    dataDir: resolve(env.THREADLINE_DATA_DIR ?? file.dataDir ?? '.threadline'),
+    databaseUrl: env.DATABASE_URL ?? file.databaseUrl ?? null,
+    logLevel: env.THREADLINE_LOG_LEVEL ?? file.logLevel ?? 'info',
+    maxBodyBytes: numberEnv(env.THREADLINE_MAX_BODY_BYTES) ?? file.maxBodyBytes ?? 32 * 1024 * 1024,
+    apiKeys: [...(file.apiKeys ?? []), ...parseApiKeys(env.THREADLINE_API_KEYS)],
+    providers,
+    defaultProvider: env.THREADLINE_DEFAULT_PROVIDER ?? file.defaultProvider ?? providers[0]?.name ?? null,
+    runExpirySeconds: file.runExpirySeconds ?? 600,
+    upstreamRetries: numberEnv(env.THREADLINE_UPSTREAM_RETRIES) ?? file.upstreamRetries ?? 2,
+    upstreamBackoffMs: numberEnv(env.THREADLINE_UPSTREAM_BACKOFF_MS) ?? 250,
+    upstreamTimeoutMs: numberEnv(env.THREADLINE_UPSTREAM_TIMEOUT_MS) ?? 120_000,
+  }
+  return { ...config, ...overrides }
+}
+
+function readConfigFile(path: string | undefined): z.infer<typeof FileConfig> {
+  const file = path ?? 'threadline.config.json'
+  if (!existsSync(file)) {
+    if (path) throw new Error(`Config file not found: ${path}`)
+    return {}
+  }
+  const parsed = FileConfig.safeParse(JSON.parse(readFileSync(file, 'utf8')))
+  if (!parsed.success) throw new Error(`Invalid config file ${file}: ${parsed.error.message}`)
+  return parsed.data
+}
+
+function numberEnv(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined
+  const n = Number(value)
+  if (!Number.isFinite(n)) throw new Error(`Expected a number, got ${value}`)
+  return n
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.')
+}

@@ -1,0 +1,361 @@
+import type { AppServices } from '../services.ts'
+import { invalidRequest, ApiError } from '../protocol/errors.ts'
+import { newId } from '../protocol/ids.ts'
+import type { Run } from '../protocol/objects.ts'
+import type { CreateRun, CreateThreadAndRun, SubmitToolOutputs } from '../protocol/schemas.ts'
+import { DONE, type StreamEvent } from '../protocol/events.ts'
+import { getAssistantRow } from '../store/repos/assistants.ts'
+import { insertMessages, newClientMessage } from '../store/repos/messages.ts'
+import { findActiveRun, getRunById, getRunRow, runToWire, unfinishedRuns, runsAwaitingAction, type RunSettings } from '../store/repos/runs.ts'
+import { runStepRows, stepToWire, updateStep } from '../store/repos/steps.ts'
+import { getThreadRow, threadToWire } from '../store/repos/threads.ts'
+import type { RunRow, RunUpdate, ThreadRow } from '../store/tables.ts'
+import type { Db } from '../store/db.ts'
+import { ProviderRegistry } from '../providers/registry.ts'
+import type { ServerTool } from '../tools/types.ts'
+import { EventBus } from './bus.ts'
+import { seconds, type Clock } from './clock.ts'
+import { RunExecution } from './executor.ts'
+import { InProcessQueue, type RunQueue } from './queue.ts'
+import { assertTransition, isTerminal, RUN_STATUS_EVENT } from './transitions.ts'
+import type { FunctionToolCall, RunStatus } from '../protocol/objects.ts'
+
+const UNIQUE_VIOLATION = '23505'
+
+/**
+ * Run semantics, independent of HTTP: creating runs, executing them on a queue, tool outputs,
+ * cancellation, expiry and recovery. HTTP handlers call it and subscribe to its event bus.
+ */
+export class RunEngine {
+  readonly bus = new EventBus()
+  readonly providers: ProviderRegistry
+  readonly serverTools = new Map<string, ServerTool>()
+  readonly queue: RunQueue
+  /** Executions in this process, by run id: their abort controllers. */
+  private readonly active = new Map<string, AbortController>()
+  private expiryTimer: NodeJS.Timeout | undefined
+
+  constructor(
+    readonly services: AppServices,
+    readonly clock: Clock,
+  ) {
+    this.providers = new ProviderRegistry(services.config)
+    this.queue = new InProcessQueue((runId) => this.execute(runId))
+  }
+
+  get db(): Db {
+    return this.services.db
+  }
+
+  registerTool(tool: ServerTool): void {
+    this.serverTools.set(tool.type, tool)
+  }
+
+  publish(runId: string, event: StreamEvent): void {
+    this.bus.publish(runId, event)
+    if (event.event === 'done') {
+      // The log outlives the run by the retention window, for reconnects.
+      const row = this.bus.events(runId).at(-2)
+      if (row && /^thread\.run\.(completed|incomplete|failed|cancelled|expired)$/.test(row.event)) this.bus.retire(runId)
+    }
+  }
+
+  // ---- creating runs -------------------------------------------------------------------------
+
+  async createRun(project: string, threadId: string, body: CreateRun, thread?: ThreadRow): Promise<RunRow> {
+    thread ??= await getThreadRow(this.db, project, threadId)
+    const assistant = await getAssistantRow(this.db, project, body.assistant_id)
+    const now = seconds(this.clock)
+    const settings: RunSettings = {
+      model: body.model ?? assistant.model,
+      instructions: body.instructions ?? assistant.instructions ?? '',
+      tools: (body.tools ?? assistant.tools) as Run['tools'],
+      temperature: body.temperature !== undefined ? body.temperature : assistant.temperature,
+      top_p: body.top_p !== undefined ? body.top_p : assistant.top_p,
+      max_prompt_tokens: body.max_prompt_tokens ?? null,
+      max_completion_tokens: body.max_completion_tokens ?? null,
+      truncation_strategy: (body.truncation_strategy ?? { type: 'auto', last_messages: null }) as Run['truncation_strategy'],
+      response_format: (body.response_format ?? assistant.response_format ?? 'auto') as Run['response_format'],
+      tool_choice: (body.tool_choice ?? 'auto') as Run['tool_choice'],
+      parallel_tool_calls: body.parallel_tool_calls ?? true,
+      reasoning_effort: body.reasoning_effort !== undefined ? body.reasoning_effort : assistant.reasoning_effort,
+      additional_instructions: body.additional_instructions ?? null,
+    }
+    this.checkToolChoice(settings)
+    const run = await this.db
+      .transaction()
+      .execute(async (trx) => {
+        await insertMessages(trx, (body.additional_messages ?? []).map((m) => newClientMessage(project, threadId, m)))
+        return trx
+          .insertInto('runs')
+          .values({
+            id: newId('run'),
+            project_id: project,
+            thread_id: threadId,
+            created_at: now,
+            assistant_id: assistant.id,
+            status: 'queued',
+            settings: JSON.stringify(settings),
+            required_action: JSON.stringify(null),
+            last_error: JSON.stringify(null),
+            incomplete_details: JSON.stringify(null),
+            usage: JSON.stringify(null),
+            metadata: JSON.stringify(body.metadata ?? {}),
+            expires_at: now + this.services.config.runExpirySeconds,
+          })
+          .returningAll()
+          .executeTakeFirstOrThrow()
+      })
+      .catch(async (err: { code?: string }) => {
+        if (err?.code !== UNIQUE_VIOLATION) throw err
+        const active = await findActiveRun(this.db, threadId)
+        throw invalidRequest(`Thread ${threadId} already has an active run ${active?.id ?? ''}.`.replace(' .', '.'))
+      })
+    return run
+  }
+
+  private checkToolChoice(settings: RunSettings): void {
+    const choice = settings.tool_choice
+    if (choice && typeof choice === 'object' && choice.type === 'function') {
+      const name = choice.function?.name
+      const known = (settings.tools ?? []).some((t) => t.type === 'function' && t.function.name === name)
+      if (!known) throw invalidRequest(`Invalid 'tool_choice': no function named '${name}' among the run's tools.`, 'tool_choice', 'invalid_value')
+    }
+  }
+
+  /** Announce a new run on its stream and hand it to the queue. */
+  start(run: RunRow, createdThread?: ThreadRow): void {
+    if (createdThread) this.publish(run.id, { event: 'thread.created', data: threadToWire(createdThread) })
+    const wire = runToWire(run)
+    this.publish(run.id, { event: 'thread.run.created', data: wire })
+    this.publish(run.id, { event: 'thread.run.queued', data: wire })
+    this.queue.enqueue(run.id)
+  }
+
+  async createThreadAndRun(project: string, body: CreateThreadAndRun): Promise<{ thread: ThreadRow; run: RunRow }> {
+    // Check the assistant first so a bad id leaves no orphan thread behind.
+    await getAssistantRow(this.db, project, body.assistant_id)
+    const thread = await this.services.createThreadWithMessages(project, {
+      messages: body.thread?.messages,
+      metadata: body.thread?.metadata,
+      tool_resources: body.thread?.tool_resources ?? body.tool_resources,
+    })
+    const { thread: _t, tool_resources: _r, ...runBody } = body
+    const run = await this.createRun(project, thread.id, runBody, thread)
+    return { thread, run }
+  }
+
+  // ---- execution -----------------------------------------------------------------------------
+
+  /** Execute a queued run until it finishes or waits for tool outputs. */
+  async execute(runId: string): Promise<void> {
+    if (this.active.has(runId)) return
+    const controller = new AbortController()
+    this.active.set(runId, controller)
+    try {
+      const run = await getRunById(this.db, runId)
+      if (!run) return
+      if (run.status === 'cancelling') return void (await this.finishCancel(run))
+      if (run.status !== 'queued') return
+      await new RunExecution(this, run, controller.signal).execute()
+    } catch (err) {
+      this.services.log.error({ err, runId }, 'run execution crashed')
+      await this.failUnexpectedly(runId, err).catch((e) => this.services.log.error({ err: e, runId }, 'could not fail run'))
+    } finally {
+      this.active.delete(runId)
+    }
+  }
+
+  /** Move a run to a new status, persist it, and emit the matching event. */
+  async transition(run: RunRow, to: RunStatus, patch: RunUpdate = {}): Promise<RunRow> {
+    assertTransition(run.status as RunStatus, to)
+    const now = seconds(this.clock)
+    const stamps: RunUpdate = {}
+    if (to === 'in_progress' && run.started_at === null) stamps.started_at = now
+    if (to === 'completed') stamps.completed_at = now
+    if (to === 'failed') stamps.failed_at = now
+    if (to === 'cancelled') stamps.cancelled_at = now
+    if (isTerminal(to) && to !== 'expired') stamps.expires_at = null
+    if (to !== 'requires_action') stamps.required_action = JSON.stringify(null)
+    const updated = await this.db
+      .updateTable('runs')
+      .set({ status: to, ...stamps, ...patch })
+      .where('id', '=', run.id)
+      .where('status', '=', run.status)
+      .returningAll()
+      .executeTakeFirst()
+    if (!updated) {
+      const current = await getRunById(this.db, run.id)
+      throw new ConcurrentChangeError(run.id, current?.status ?? 'deleted')
+    }
+    this.publish(run.id, { event: RUN_STATUS_EVENT[to], data: runToWire(updated) } as StreamEvent)
+    if (isTerminal(to) || to === 'requires_action') this.publish(run.id, DONE)
+    return updated
+  }
+
+  private async failUnexpectedly(runId: string, err: unknown): Promise<void> {
+    const run = await getRunById(this.db, runId)
+    if (!run || isTerminal(run.status)) return
+    const message = `The server had an error while processing your request: ${(err as Error)?.message ?? String(err)}`
+    await this.closeOpenSteps(run, 'failed', { code: 'server_error', message })
+    if (run.status === 'cancelling') return void (await this.transition(run, 'cancelled'))
+    await this.transition(run, 'failed', { last_error: JSON.stringify({ code: 'server_error', message }) })
+  }
+
+  /** Steps still in progress end with the run: failed, cancelled or expired. */
+  async closeOpenSteps(run: RunRow, status: 'failed' | 'cancelled' | 'expired', error?: { code: string; message: string }): Promise<void> {
+    const now = seconds(this.clock)
+    for (const step of await runStepRows(this.db, run.id)) {
+      if (step.status !== 'in_progress') continue
+      const patch = {
+        status,
+        ...(status === 'failed' ? { failed_at: now, last_error: JSON.stringify(error ?? null) } : {}),
+        ...(status === 'cancelled' ? { cancelled_at: now } : {}),
+        ...(status === 'expired' ? { expired_at: now } : {}),
+      }
+      await updateStep(this.db, step.id, patch)
+      const event = `thread.run.step.${status}` as const
+      this.publish(run.id, { event, data: stepToWire({ ...step, ...patch } as typeof step) } as StreamEvent)
+      const details = step.step_details as { type: string; message_creation?: { message_id: string } }
+      if (details.type === 'message_creation' && details.message_creation) {
+        await this.closeMessage(run.id, details.message_creation.message_id, status === 'failed' ? 'run_failed' : status === 'cancelled' ? 'run_cancelled' : 'run_expired')
+      }
+    }
+  }
+
+  private async closeMessage(runId: string, messageId: string, reason: string): Promise<void> {
+    const row = await this.db
+      .updateTable('messages')
+      .set({ status: 'incomplete', incomplete_at: seconds(this.clock), incomplete_details: JSON.stringify({ reason }) })
+      .where('id', '=', messageId)
+      .where('status', '=', 'in_progress')
+      .returningAll()
+      .executeTakeFirst()
+    if (row) {
+      const { messageToWire } = await import('../store/repos/messages.ts')
+      this.publish(runId, { event: 'thread.message.incomplete', data: messageToWire(row) })
+    }
+  }
+
+  // ---- tool outputs, cancel, expiry ----------------------------------------------------------
+
+  async submitToolOutputs(project: string, threadId: string, runId: string, body: SubmitToolOutputs): Promise<RunRow> {
+    const run = await getRunRow(this.db, project, threadId, runId)
+    if (run.status !== 'requires_action') {
+      throw invalidRequest(`Runs in status "${run.status}" do not accept tool outputs.`)
+    }
+    const required = (run.required_action as Run['required_action'])?.submit_tool_outputs.tool_calls ?? []
+    const outputs = new Map<string, string>()
+    for (const [i, o] of body.tool_outputs.entries()) {
+      if (!o.tool_call_id) throw invalidRequest(`Missing required parameter: 'tool_outputs[${i}].tool_call_id'.`, `tool_outputs[${i}].tool_call_id`, 'missing_required_parameter')
+      if (!required.some((c) => c.id === o.tool_call_id)) {
+        throw invalidRequest(`Invalid 'tool_outputs[${i}].tool_call_id': no tool call with id '${o.tool_call_id}' is waiting for output.`, `tool_outputs[${i}].tool_call_id`, 'invalid_value')
+      }
+      outputs.set(o.tool_call_id, o.output ?? '')
+    }
+    const missing = required.filter((c) => !outputs.has(c.id)).map((c) => c.id)
+    if (missing.length) {
+      throw invalidRequest(`Expected tool outputs for call_ids ${JSON.stringify(required.map((c) => c.id))}, got ${JSON.stringify([...outputs.keys()])}`, 'tool_outputs', null)
+    }
+    // The waiting tool_calls step gets the outputs and completes.
+    const steps = await runStepRows(this.db, run.id)
+    const step = steps.findLast((s) => s.type === 'tool_calls' && s.status === 'in_progress')
+    if (step) {
+      const details = step.step_details as { type: 'tool_calls'; tool_calls: FunctionToolCall[] }
+      const tool_calls = details.tool_calls.map((c) =>
+        c.type === 'function' && outputs.has(c.id) ? { ...c, function: { ...c.function, output: outputs.get(c.id)! } } : c,
+      )
+      const patch = { status: 'completed', completed_at: seconds(this.clock), step_details: JSON.stringify({ ...details, tool_calls }) }
+      await updateStep(this.db, step.id, patch)
+      this.publish(run.id, { event: 'thread.run.step.completed', data: stepToWire({ ...step, ...patch, step_details: { ...details, tool_calls } } as typeof step) })
+    }
+    const queued = await this.transition(run, 'queued')
+    this.queue.enqueue(run.id)
+    return queued
+  }
+
+  async cancel(project: string, threadId: string, runId: string): Promise<RunRow> {
+    const run = await getRunRow(this.db, project, threadId, runId)
+    if (isTerminal(run.status) || run.status === 'cancelling') {
+      throw invalidRequest(`Cannot cancel run with status '${run.status}'.`)
+    }
+    const cancelling = await this.transition(run, 'cancelling', { cancel_requested: true })
+    const execution = this.active.get(runId)
+    if (execution) execution.abort(new RunCancelled())
+    else if (run.status === 'requires_action' || run.status === 'queued') {
+      // Nothing executes it: finish the cancel here, but answer with `cancelling` as OpenAI does.
+      setImmediate(() => void this.finishCancel(cancelling).catch((err) => this.services.log.error({ err, runId }, 'cancel failed')))
+    }
+    return cancelling
+  }
+
+  async finishCancel(run: RunRow): Promise<void> {
+    await this.closeOpenSteps(run, 'cancelled')
+    const current = (await getRunById(this.db, run.id)) ?? run
+    if (current.status === 'cancelling') await this.transition(current, 'cancelled')
+  }
+
+  /** Runs waiting for tool outputs past `expires_at` expire. */
+  async expireOverdue(): Promise<void> {
+    const now = seconds(this.clock)
+    for (const run of await runsAwaitingAction(this.db)) {
+      if (run.expires_at === null || run.expires_at > now) continue
+      try {
+        await this.closeOpenSteps(run, 'expired')
+        await this.transition(run, 'expired')
+      } catch (err) {
+        if (!(err instanceof ConcurrentChangeError)) throw err
+      }
+    }
+  }
+
+  startExpiryTimer(intervalMs = 5_000): void {
+    this.expiryTimer = setInterval(() => void this.expireOverdue().catch((err) => this.services.log.error({ err }, 'expiry sweep failed')), intervalMs)
+    this.expiryTimer.unref()
+  }
+
+  /** Runs left unfinished by a process that stopped: queued ones run again, others end cleanly. */
+  async recover(): Promise<void> {
+    for (const run of await unfinishedRuns(this.db)) {
+      if (this.active.has(run.id)) continue
+      if (run.status === 'queued') {
+        this.queue.enqueue(run.id)
+      } else if (run.status === 'cancelling') {
+        await this.finishCancel(run)
+      } else {
+        const message = 'The run was interrupted because the server restarted while it was in progress.'
+        await this.closeOpenSteps(run, 'failed', { code: 'server_error', message })
+        await this.transition(run, 'failed', { last_error: JSON.stringify({ code: 'server_error', message }) })
+      }
+      this.services.log.warn({ runId: run.id, status: run.status }, 'recovered unfinished run')
+    }
+  }
+
+  /** A thread is being deleted: stop its runs without writing to it again. */
+  async abortThread(threadId: string): Promise<void> {
+    const runs = await this.db.selectFrom('runs').select('id').where('thread_id', '=', threadId).execute()
+    for (const { id } of runs) {
+      this.active.get(id)?.abort(new ThreadDeleted())
+      this.bus.drop(id)
+    }
+  }
+
+  async shutdown(timeoutMs = 10_000): Promise<void> {
+    clearInterval(this.expiryTimer)
+    await this.queue.drain(timeoutMs)
+    for (const controller of this.active.values()) controller.abort(new ServerShuttingDown())
+  }
+}
+
+export class RunCancelled extends Error {
+  constructor() {
+    super('The run was cancelled.')
+  }
+}
+export class ThreadDeleted extends Error {}
+export class ServerShuttingDown extends Error {}
+export class ConcurrentChangeError extends ApiError {
+  constructor(runId: string, status: string) {
+    super(400, `Run ${runId} changed concurrently (now ${status}).`)
+  }
+}

@@ -1,0 +1,441 @@
+import { newId } from '../protocol/ids.ts'
+import type { Message, RunStep, ToolCall, FunctionToolCall } from '../protocol/objects.ts'
+import type { StreamEvent } from '../protocol/events.ts'
+import { allThreadMessages, messageToWire } from '../store/repos/messages.ts'
+import { getRunById, type RunSettings } from '../store/repos/runs.ts'
+import { insertStep, runStepRows, stepToWire } from '../store/repos/steps.ts'
+import type { MessageRow, RunRow, RunStepRow } from '../store/tables.ts'
+import { ProviderError, type ChatRequest, type ChatTool, type ChatToolChoice, type Provider, type Usage } from '../providers/types.ts'
+import { seconds } from './clock.ts'
+import { ConcurrentChangeError, RunCancelled, ThreadDeleted, ServerShuttingDown, type RunEngine } from './engine.ts'
+import { buildPrompt } from './prompt.ts'
+import { countTokens } from './tokens.ts'
+
+const ZERO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
+const addUsage = (a: Usage, b: Usage): Usage => ({
+  prompt_tokens: a.prompt_tokens + b.prompt_tokens,
+  completion_tokens: a.completion_tokens + b.completion_tokens,
+  total_tokens: a.total_tokens + b.total_tokens,
+})
+
+/** Run settings plus what the executor keeps between model calls (not on the wire). */
+type StoredSettings = RunSettings & { accumulated_usage?: Usage }
+
+interface OpenMessage {
+  step: RunStepRow
+  message: MessageRow
+  text: string
+  /** Whether the first delta (the one carrying `annotations: []`) went out. */
+  started: boolean
+}
+
+interface PendingCall {
+  stepIndex: number
+  id: string
+  name: string
+  arguments: string
+}
+
+class RunLimitReached extends Error {
+  constructor(readonly reason: 'max_completion_tokens' | 'max_prompt_tokens') {
+    super(reason)
+  }
+}
+
+/**
+ * One execution of a run: model call → parts → steps, messages and events, looping through
+ * server-side tools, until the run finishes or waits for function outputs.
+ */
+export class RunExecution {
+  private settings: StoredSettings
+  private usage: Usage
+
+  constructor(
+    private readonly engine: RunEngine,
+    private run: RunRow,
+    private readonly signal: AbortSignal,
+  ) {
+    this.settings = run.settings as unknown as StoredSettings
+    this.usage = this.settings.accumulated_usage ?? ZERO_USAGE
+  }
+
+  private get db() {
+    return this.engine.db
+  }
+  private now() {
+    return seconds(this.engine.clock)
+  }
+  private emit(event: StreamEvent) {
+    this.engine.publish(this.run.id, event)
+  }
+
+  async execute(): Promise<void> {
+    try {
+      this.run = await this.engine.transition(this.run, 'in_progress')
+      for (let round = 0; round < 32; round++) {
+        const outcome = await this.modelRound()
+        if (outcome === 'continue') continue
+        return
+      }
+      throw new Error('The run exceeded 32 consecutive tool rounds.')
+    } catch (err) {
+      await this.handleError(err)
+    }
+  }
+
+  private async handleError(err: unknown): Promise<void> {
+    const reason = this.signal.aborted ? this.signal.reason : err
+    if (reason instanceof ThreadDeleted) return
+    if (reason instanceof ServerShuttingDown) return // recovery on next start ends it cleanly
+    const current = await getRunById(this.db, this.run.id)
+    if (!current) return // the thread (and the run) were deleted
+    if (reason instanceof RunCancelled || current.status === 'cancelling') {
+      await this.engine.finishCancel(current)
+      return
+    }
+    if (err instanceof ConcurrentChangeError) return
+    if (reason instanceof RunLimitReached) {
+      await this.engine.transition(current, 'incomplete', {
+        incomplete_details: JSON.stringify({ reason: reason.reason }),
+        usage: JSON.stringify(this.usage),
+      })
+      return
+    }
+    const lastError =
+      reason instanceof ProviderError
+        ? { code: reason.kind === 'rate_limit' ? 'rate_limit_exceeded' : 'server_error', message: reason.message }
+        : { code: 'server_error', message: `The server had an error while processing your request: ${(reason as Error)?.message ?? String(reason)}` }
+    if (!(reason instanceof ProviderError)) this.engine.services.log.error({ err: reason, runId: this.run.id }, 'run failed')
+    await this.engine.closeOpenSteps(current, 'failed', lastError)
+    await this.engine.transition(current, 'failed', { last_error: JSON.stringify(lastError), usage: JSON.stringify(this.usage) })
+  }
+
+  // ---- one model call ------------------------------------------------------------------------
+
+  private async modelRound(): Promise<'continue' | 'done'> {
+    const request = await this.buildRequest()
+    const { provider, model } = this.engine.providers.resolve(this.settings.model)
+    request.model = model
+
+    let open: OpenMessage | null = null
+    let toolStep: RunStepRow | null = null
+    const calls: PendingCall[] = []
+    const byProviderIndex = new Map<number, PendingCall>()
+    let finish: { reason: string; usage: Usage | null } | null = null
+
+    await this.withRetries(provider, request, async (part) => {
+      if (part.type === 'text-delta') {
+        open ??= await this.openMessage()
+        this.emitText(open, part.text)
+      } else if (part.type === 'tool-call-start') {
+        if (open) {
+          await this.completeMessage(open, ZERO_USAGE, 'completed')
+          open = null
+        }
+        toolStep ??= await this.openToolStep()
+        const call: PendingCall = { stepIndex: calls.length, id: part.id || newId('call'), name: part.name, arguments: '' }
+        calls.push(call)
+        byProviderIndex.set(part.index, call)
+        this.emitStepDelta(toolStep, [this.initialCallDelta(call)])
+      } else if (part.type === 'tool-call-delta') {
+        const call = byProviderIndex.get(part.index)
+        if (!call || !toolStep) return
+        call.arguments += part.arguments
+        if (!this.engine.serverTools.has(call.name)) {
+          this.emitStepDelta(toolStep, [{ index: call.stepIndex, type: 'function', function: { arguments: part.arguments } }])
+        }
+      } else {
+        finish = { reason: part.reason, usage: part.usage }
+      }
+    })
+
+    const done = finish as { reason: string; usage: Usage | null } | null
+    const outputText = (open as OpenMessage | null)?.text ?? calls.map((c) => c.name + c.arguments).join('')
+    const usage = done?.usage ?? {
+      prompt_tokens: request.messages.reduce((n, m) => n + countTokens(typeof m.content === 'string' ? m.content : JSON.stringify(m.content ?? '')), 0),
+      completion_tokens: countTokens(outputText),
+      total_tokens: 0,
+    }
+    if (!done?.usage) usage.total_tokens = usage.prompt_tokens + usage.completion_tokens
+    this.usage = addUsage(this.usage, usage)
+    const hitLength = done?.reason === 'length'
+    const budgetSpent = this.settings.max_completion_tokens !== null && this.usage.completion_tokens >= this.settings.max_completion_tokens
+
+    if (open) {
+      const o = open as OpenMessage
+      if (hitLength) {
+        await this.completeMessage(o, usage, 'incomplete')
+        if (budgetSpent || this.settings.max_completion_tokens !== null) throw new RunLimitReached('max_completion_tokens')
+      } else {
+        await this.completeMessage(o, usage, 'completed')
+      }
+    }
+
+    if (toolStep) {
+      const step = toolStep as RunStepRow
+      if (hitLength) {
+        throw new RunLimitReached('max_completion_tokens')
+      }
+      const serverCalls = calls.filter((c) => this.engine.serverTools.has(c.name))
+      const functionCalls = calls.filter((c) => !this.engine.serverTools.has(c.name))
+      const results: ToolCall[] = []
+      for (const call of calls) {
+        const tool = this.engine.serverTools.get(call.name)
+        if (!tool) {
+          results.push({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments, output: null } })
+          continue
+        }
+        const result = await tool.execute(call.id, call.arguments, { run: this.run, project: this.run.project_id, signal: this.signal, log: this.engine.services.log })
+        results.push(result.call)
+        this.emitStepDelta(step, [{ index: call.stepIndex, ...result.call } as never])
+      }
+      const details = { type: 'tool_calls', tool_calls: results }
+      if (functionCalls.length === 0 || serverCalls.length === calls.length) {
+        await this.finishStep(step, details, usage)
+        return 'continue'
+      }
+      // Function calls: the client runs them. The step stays open until outputs arrive.
+      const stepRow = await this.db
+        .updateTable('run_steps')
+        .set({ step_details: JSON.stringify(details), usage: JSON.stringify(usage) })
+        .where('id', '=', step.id)
+        .returningAll()
+        .executeTakeFirstOrThrow()
+      void stepRow
+      const required = {
+        type: 'submit_tool_outputs',
+        submit_tool_outputs: {
+          tool_calls: functionCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })),
+        },
+      }
+      this.run = await this.engine.transition(this.run, 'requires_action', {
+        required_action: JSON.stringify(required),
+        settings: JSON.stringify({ ...this.settings, accumulated_usage: this.usage }),
+      })
+      return 'done'
+    }
+
+    if (!open && !toolStep) {
+      // An empty answer still yields a (empty) message, as the API always ends with one.
+      const o = await this.openMessage()
+      await this.completeMessage(o, usage, hitLength ? 'incomplete' : 'completed')
+      if (hitLength && this.settings.max_completion_tokens !== null) throw new RunLimitReached('max_completion_tokens')
+    }
+    this.run = await this.engine.transition(this.run, 'completed', { usage: JSON.stringify(this.usage) })
+    return 'done'
+  }
+
+  /** Call the provider; retry failures that happened before anything was streamed. */
+  private async withRetries(provider: Provider, request: ChatRequest, onPart: (part: import('../providers/types.ts').StreamPart) => Promise<void> | void) {
+    const { upstreamRetries, upstreamBackoffMs } = this.engine.services.config
+    for (let attempt = 0; ; attempt++) {
+      let streamed = false
+      try {
+        for await (const part of provider.stream(request, this.signal)) {
+          if (part.type !== 'finish') streamed = true
+          await onPart(part)
+        }
+        return
+      } catch (err) {
+        if (this.signal.aborted) throw this.signal.reason
+        const retry = err instanceof ProviderError && err.retryable && !streamed && attempt < upstreamRetries
+        if (!retry) throw err
+        this.engine.services.log.warn({ runId: this.run.id, attempt, err: (err as Error).message }, 'upstream call failed, retrying')
+        await sleep(upstreamBackoffMs * 2 ** attempt, this.signal)
+      }
+    }
+  }
+
+  private async buildRequest(): Promise<ChatRequest> {
+    const [messages, steps] = await Promise.all([allThreadMessages(this.db, this.run.thread_id), runStepRows(this.db, this.run.id)])
+    const runMessages = new Map(messages.filter((m) => m.run_id === this.run.id).map((m) => [m.id, m]))
+    const history = messages.filter((m) => m.run_id !== this.run.id && m.created_at <= this.run.created_at + 1e9)
+    const runSteps = steps.map((step) => {
+      const d = step.step_details as { type: string; message_creation?: { message_id: string } }
+      return { step, message: d.type === 'message_creation' ? runMessages.get(d.message_creation!.message_id) : undefined }
+    })
+    const s = this.settings
+    const prompt = buildPrompt({
+      instructions: s.instructions,
+      additionalInstructions: s.additional_instructions,
+      history,
+      runSteps,
+      truncation: s.truncation_strategy as never,
+      maxPromptTokens: s.max_prompt_tokens,
+      renderToolCall: (call) => this.renderToolCall(call),
+    })
+    if (prompt.overBudget) throw new RunLimitReached('max_prompt_tokens')
+    const request: ChatRequest = { model: s.model, messages: prompt.messages }
+    const tools = this.chatTools()
+    if (tools.length) {
+      request.tools = tools
+      request.tool_choice = this.toolChoice()
+      if (!s.parallel_tool_calls) request.parallel_tool_calls = false
+    }
+    if (s.temperature !== null && s.temperature !== undefined) request.temperature = s.temperature
+    if (s.top_p !== null && s.top_p !== undefined) request.top_p = s.top_p
+    if (s.max_completion_tokens !== null) {
+      const remaining = s.max_completion_tokens - this.usage.completion_tokens
+      if (remaining <= 0) throw new RunLimitReached('max_completion_tokens')
+      request.max_tokens = remaining
+    }
+    const rf = s.response_format
+    if (rf && typeof rf === 'object' && rf.type !== 'text') request.response_format = rf as unknown as Record<string, unknown>
+    if (s.reasoning_effort) request.reasoning_effort = s.reasoning_effort
+    return request
+  }
+
+  private chatTools(): ChatTool[] {
+    const out: ChatTool[] = []
+    for (const tool of this.settings.tools ?? []) {
+      if (tool.type === 'function') {
+        out.push({ type: 'function', function: { name: tool.function.name, description: tool.function.description, parameters: tool.function.parameters, strict: tool.function.strict } })
+      } else {
+        const server = this.engine.serverTools.get(tool.type)
+        if (server) out.push(server.describe(this.run))
+      }
+    }
+    return out
+  }
+
+  private toolChoice(): ChatToolChoice {
+    const choice = this.settings.tool_choice
+    if (!choice) return 'auto'
+    if (typeof choice === 'string') return choice
+    if (choice.type === 'function') return { type: 'function', function: { name: choice.function!.name } }
+    return { type: 'function', function: { name: choice.type } }
+  }
+
+  private renderToolCall(call: ToolCall) {
+    if (call.type === 'function') {
+      return { name: call.function.name, arguments: call.function.arguments, output: call.function.output ?? '' }
+    }
+    const tool = this.engine.serverTools.get(call.type)
+    if (tool) return tool.render(call)
+    return { name: call.type, arguments: '{}', output: '' }
+  }
+
+  // ---- steps and messages --------------------------------------------------------------------
+
+  private async openMessage(): Promise<OpenMessage> {
+    const now = this.now()
+    const messageId = newId('message')
+    const message = await this.db
+      .insertInto('messages')
+      .values({
+        id: messageId,
+        project_id: this.run.project_id,
+        thread_id: this.run.thread_id,
+        created_at: now,
+        role: 'assistant',
+        status: 'in_progress',
+        content: JSON.stringify([]),
+        attachments: JSON.stringify([]),
+        assistant_id: this.run.assistant_id,
+        run_id: this.run.id,
+        incomplete_details: JSON.stringify(null),
+        completed_at: null,
+        incomplete_at: null,
+        metadata: JSON.stringify({}),
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow()
+    const step = await this.insertStep('message_creation', { type: 'message_creation', message_creation: { message_id: messageId } })
+    const stepWire = stepToWire(step)
+    this.emit({ event: 'thread.run.step.created', data: stepWire })
+    this.emit({ event: 'thread.run.step.in_progress', data: stepWire })
+    const wire = messageToWire(message)
+    this.emit({ event: 'thread.message.created', data: wire })
+    this.emit({ event: 'thread.message.in_progress', data: wire })
+    return { step, message, text: '', started: false }
+  }
+
+  private emitText(open: OpenMessage, text: string) {
+    open.text += text
+    const part = open.started
+      ? { index: 0, type: 'text' as const, text: { value: text } }
+      : { index: 0, type: 'text' as const, text: { value: text, annotations: [] } }
+    open.started = true
+    this.emit({ event: 'thread.message.delta', data: { id: open.message.id, object: 'thread.message.delta', delta: { content: [part] } } })
+  }
+
+  private async completeMessage(open: OpenMessage, usage: Usage, status: 'completed' | 'incomplete'): Promise<void> {
+    const now = this.now()
+    const content: Message['content'] = [{ type: 'text', text: { value: open.text, annotations: [] } }]
+    const message = await this.db
+      .updateTable('messages')
+      .set({
+        status,
+        content: JSON.stringify(content),
+        completed_at: status === 'completed' ? now : null,
+        incomplete_at: status === 'incomplete' ? now : null,
+        incomplete_details: JSON.stringify(status === 'incomplete' ? { reason: 'max_tokens' } : null),
+      })
+      .where('id', '=', open.message.id)
+      .returningAll()
+      .executeTakeFirstOrThrow()
+    this.emit({ event: status === 'completed' ? 'thread.message.completed' : 'thread.message.incomplete', data: messageToWire(message) })
+    await this.finishStep(open.step, open.step.step_details as Record<string, unknown>, usage)
+  }
+
+  private async finishStep(step: RunStepRow, details: Record<string, unknown>, usage: Usage): Promise<void> {
+    const row = await this.db
+      .updateTable('run_steps')
+      .set({ status: 'completed', completed_at: this.now(), step_details: JSON.stringify(details), usage: JSON.stringify(usage) })
+      .where('id', '=', step.id)
+      .returningAll()
+      .executeTakeFirstOrThrow()
+    this.emit({ event: 'thread.run.step.completed', data: stepToWire(row, { includeFileSearchContent: false }) })
+  }
+
+  private async openToolStep(): Promise<RunStepRow> {
+    const step = await this.insertStep('tool_calls', { type: 'tool_calls', tool_calls: [] })
+    const wire = stepToWire(step)
+    this.emit({ event: 'thread.run.step.created', data: wire })
+    this.emit({ event: 'thread.run.step.in_progress', data: wire })
+    return step
+  }
+
+  private insertStep(type: RunStep['type'], details: Record<string, unknown>): Promise<RunStepRow> {
+    return insertStep(this.db, {
+      id: newId('step'),
+      project_id: this.run.project_id,
+      thread_id: this.run.thread_id,
+      run_id: this.run.id,
+      assistant_id: this.run.assistant_id,
+      created_at: this.now(),
+      type,
+      status: 'in_progress',
+      step_details: JSON.stringify(details),
+      last_error: JSON.stringify(null),
+      usage: JSON.stringify(null),
+      metadata: JSON.stringify({}),
+    })
+  }
+
+  private initialCallDelta(call: PendingCall) {
+    const tool = this.engine.serverTools.get(call.name)
+    if (tool) return { index: call.stepIndex, ...tool.initialCall(call.id) }
+    return { index: call.stepIndex, id: call.id, type: 'function' as const, function: { name: call.name, arguments: '', output: null } }
+  }
+
+  private emitStepDelta(step: RunStepRow, toolCalls: unknown[]) {
+    this.emit({
+      event: 'thread.run.step.delta',
+      data: { id: step.id, object: 'thread.run.step.delta', delta: { step_details: { type: 'tool_calls', tool_calls: toolCalls as never } } },
+    })
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason)
+    const timer = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer)
+      reject(signal.reason)
+    }, { once: true })
+  })
+}
+
+export type { FunctionToolCall }

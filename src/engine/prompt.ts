@@ -1,0 +1,98 @@
+import type { ChatContentPart, ChatMessage } from '../providers/types.ts'
+import type { MessageRow, RunStepRow } from '../store/tables.ts'
+import type { Message, ToolCall } from '../protocol/objects.ts'
+import type { TruncationStrategy } from '../protocol/schemas.ts'
+import { countTokens } from './tokens.ts'
+
+export interface PromptInput {
+  instructions: string
+  additionalInstructions?: string | null
+  /** The thread's messages in order, excluding those written by the current run. */
+  history: MessageRow[]
+  /** The current run's steps in order, with the messages they created. */
+  runSteps: { step: RunStepRow; message?: MessageRow }[]
+  truncation: TruncationStrategy | null
+  maxPromptTokens: number | null
+  /** How a server-side tool call is shown back to the model. */
+  renderToolCall: (call: ToolCall) => { name: string; arguments: string; output: string }
+}
+
+export interface Prompt {
+  messages: ChatMessage[]
+  promptTokens: number
+  /** The prompt still exceeds max_prompt_tokens after truncation. */
+  overBudget: boolean
+}
+
+function messageText(content: Message['content']): string {
+  return content
+    .map((part) => (part.type === 'text' ? part.text.value : part.type === 'refusal' ? part.refusal : ''))
+    .filter(Boolean)
+    .join('\n')
+}
+
+function toChat(row: MessageRow): ChatMessage {
+  const content = row.content as Message['content']
+  if (row.role === 'assistant') return { role: 'assistant', content: messageText(content) }
+  const hasImages = content.some((p) => p.type === 'image_url')
+  if (!hasImages) return { role: 'user', content: messageText(content) }
+  const parts: ChatContentPart[] = []
+  for (const p of content) {
+    if (p.type === 'text') parts.push({ type: 'text', text: p.text.value })
+    else if (p.type === 'image_url') parts.push({ type: 'image_url', image_url: { url: p.image_url.url, detail: p.image_url.detail } })
+  }
+  return { role: 'user', content: parts }
+}
+
+function runStepMessages(input: PromptInput): ChatMessage[] {
+  const out: ChatMessage[] = []
+  for (const { step, message } of input.runSteps) {
+    const details = step.step_details as { type: string; tool_calls?: ToolCall[] }
+    if (details.type === 'message_creation' && message) {
+      out.push({ role: 'assistant', content: messageText(message.content as Message['content']) })
+    } else if (details.type === 'tool_calls' && details.tool_calls?.length) {
+      const rendered = details.tool_calls.map((call) => ({ id: call.id, ...input.renderToolCall(call) }))
+      out.push({
+        role: 'assistant',
+        content: null,
+        tool_calls: rendered.map((r) => ({ id: r.id, type: 'function', function: { name: r.name, arguments: r.arguments } })),
+      })
+      for (const r of rendered) out.push({ role: 'tool', tool_call_id: r.id, content: r.output })
+    }
+  }
+  return out
+}
+
+function tokensOf(m: ChatMessage): number {
+  // ~4 tokens of framing per message, as OpenAI's chat format adds.
+  let text = ''
+  if (typeof m.content === 'string') text = m.content
+  else if (Array.isArray(m.content)) text = m.content.map((p) => (p.type === 'text' ? p.text : '')).join('')
+  if (m.role === 'assistant' && m.tool_calls) text += m.tool_calls.map((c) => c.function.name + c.function.arguments).join('')
+  return 4 + countTokens(text)
+}
+
+/** Build the chat messages for one model call, applying the run's truncation strategy. */
+export function buildPrompt(input: PromptInput): Prompt {
+  const system = [input.instructions, input.additionalInstructions].filter((s) => s && s.trim()).join('\n\n')
+  const head: ChatMessage[] = system ? [{ role: 'system', content: system }] : []
+  let history = input.history.map(toChat)
+  if (input.truncation?.type === 'last_messages' && input.truncation.last_messages) {
+    history = history.slice(-input.truncation.last_messages)
+  }
+  const tail = runStepMessages(input)
+  const fixed = [...head, ...tail].reduce((n, m) => n + tokensOf(m), 0)
+  const historyTokens = history.map(tokensOf)
+  let total = fixed + historyTokens.reduce((a, b) => a + b, 0)
+  if (input.maxPromptTokens) {
+    // Drop the oldest messages until the prompt fits; always keep the newest one.
+    let drop = 0
+    while (total > input.maxPromptTokens && drop < history.length - 1) total -= historyTokens[drop++]
+    history = history.slice(drop)
+  }
+  return {
+    messages: [...head, ...history, ...tail],
+    promptTokens: total,
+    overBudget: input.maxPromptTokens !== null && total > input.maxPromptTokens,
+  }
+}

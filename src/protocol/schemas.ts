@@ -1,0 +1,228 @@
+/**
+ * Request bodies, as zod schemas: the one source of truth for what each endpoint accepts and for
+ * the TypeScript types of validated input. Field names and limits follow OpenAI's spec
+ * (see spec/assistants-v2.openapi.yaml).
+ */
+import { z } from 'zod'
+
+const METADATA_MAX_KEYS = 16
+
+export const Metadata = z
+  .record(z.string().max(64), z.string().max(512))
+  .superRefine((value, ctx) => {
+    const count = Object.keys(value).length
+    if (count > METADATA_MAX_KEYS) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `Invalid 'metadata': too many properties. Expected an object with at most ${METADATA_MAX_KEYS} properties, but got an object with ${count} properties instead.`,
+      })
+    }
+  })
+  .nullable()
+
+const FunctionDefinition = z.object({
+  name: z
+    .string()
+    .max(64)
+    .regex(/^[a-zA-Z0-9_-]+$/, 'Function names must match ^[a-zA-Z0-9_-]+$'),
+  description: z.string().optional(),
+  parameters: z.record(z.string(), z.unknown()).optional(),
+  strict: z.boolean().nullable().optional(),
+})
+
+const RankingOptions = z.object({
+  ranker: z.enum(['auto', 'default_2024_08_21']).optional(),
+  score_threshold: z.number().min(0).max(1),
+})
+
+export const Tool = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('code_interpreter') }),
+  z.object({
+    type: z.literal('file_search'),
+    file_search: z
+      .object({
+        max_num_results: z.number().int().min(1).max(50).optional(),
+        ranking_options: RankingOptions.optional(),
+      })
+      .optional(),
+  }),
+  z.object({ type: z.literal('function'), function: FunctionDefinition }),
+])
+export type Tool = z.infer<typeof Tool>
+
+export const Tools = z.array(Tool).max(128)
+
+export const ChunkingStrategy = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('auto') }),
+  z.object({
+    type: z.literal('static'),
+    static: z
+      .object({
+        max_chunk_size_tokens: z.number().int().min(100).max(4096),
+        chunk_overlap_tokens: z.number().int().min(0),
+      })
+      .refine((s) => s.chunk_overlap_tokens <= s.max_chunk_size_tokens / 2, {
+        message: 'chunk_overlap_tokens must not exceed half of max_chunk_size_tokens',
+        path: ['chunk_overlap_tokens'],
+      }),
+  }),
+])
+
+export const ToolResources = z
+  .object({
+    code_interpreter: z.object({ file_ids: z.array(z.string()).max(20).optional() }).optional(),
+    file_search: z
+      .object({
+        vector_store_ids: z.array(z.string()).max(1).optional(),
+        vector_stores: z
+          .array(
+            z.object({
+              file_ids: z.array(z.string()).max(10000).optional(),
+              chunking_strategy: ChunkingStrategy.optional(),
+              metadata: Metadata.optional(),
+            }),
+          )
+          .max(1)
+          .optional(),
+      })
+      .optional(),
+  })
+  .nullable()
+export type ToolResources = z.infer<typeof ToolResources>
+
+export const ResponseFormat = z.union([
+  z.literal('auto'),
+  z.object({ type: z.literal('text') }),
+  z.object({ type: z.literal('json_object') }),
+  z.object({
+    type: z.literal('json_schema'),
+    json_schema: z.object({
+      name: z.string().max(64),
+      description: z.string().optional(),
+      schema: z.record(z.string(), z.unknown()).optional(),
+      strict: z.boolean().nullable().optional(),
+    }),
+  }),
+])
+export type ResponseFormat = z.infer<typeof ResponseFormat>
+
+export const ReasoningEffort = z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']).nullable()
+
+const Temperature = z.number().min(0).max(2).nullable()
+const TopP = z.number().min(0).max(1).nullable()
+
+export const CreateAssistant = z.strictObject({
+  model: z.string().min(1),
+  name: z.string().max(256).nullable().optional(),
+  description: z.string().max(512).nullable().optional(),
+  instructions: z.string().max(256_000).nullable().optional(),
+  tools: Tools.optional(),
+  tool_resources: ToolResources.optional(),
+  metadata: Metadata.optional(),
+  temperature: Temperature.optional(),
+  top_p: TopP.optional(),
+  response_format: ResponseFormat.nullable().optional(),
+  reasoning_effort: ReasoningEffort.optional(),
+})
+export type CreateAssistant = z.infer<typeof CreateAssistant>
+
+export const ModifyAssistant = CreateAssistant.partial()
+export type ModifyAssistant = z.infer<typeof ModifyAssistant>
+
+const ImageDetail = z.enum(['auto', 'low', 'high'])
+
+export const MessageContentPart = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('text'), text: z.string() }),
+  z.object({
+    type: z.literal('image_file'),
+    image_file: z.object({ file_id: z.string(), detail: ImageDetail.optional() }),
+  }),
+  z.object({
+    type: z.literal('image_url'),
+    image_url: z.object({ url: z.string().url(), detail: ImageDetail.optional() }),
+  }),
+])
+
+export const Attachment = z.object({
+  file_id: z.string(),
+  tools: z
+    .array(z.discriminatedUnion('type', [z.object({ type: z.literal('code_interpreter') }), z.object({ type: z.literal('file_search') })]))
+    .optional(),
+})
+export type Attachment = z.infer<typeof Attachment>
+
+export const CreateMessage = z.strictObject({
+  role: z.enum(['user', 'assistant']),
+  content: z.union([z.string(), z.array(MessageContentPart).min(1)]),
+  attachments: z.array(Attachment).nullable().optional(),
+  metadata: Metadata.optional(),
+})
+export type CreateMessage = z.infer<typeof CreateMessage>
+
+export const ModifyMessage = z.strictObject({ metadata: Metadata.optional() })
+
+export const CreateThread = z.strictObject({
+  messages: z.array(CreateMessage).max(32).optional(),
+  tool_resources: ToolResources.optional(),
+  metadata: Metadata.optional(),
+})
+export type CreateThread = z.infer<typeof CreateThread>
+
+export const ModifyThread = z.strictObject({
+  tool_resources: ToolResources.optional(),
+  metadata: Metadata.optional(),
+})
+
+export const TruncationStrategy = z.object({
+  type: z.enum(['auto', 'last_messages']),
+  last_messages: z.number().int().min(1).nullable().optional(),
+})
+export type TruncationStrategy = z.infer<typeof TruncationStrategy>
+
+export const ToolChoice = z.union([
+  z.enum(['none', 'auto', 'required']),
+  z.object({ type: z.literal('function'), function: z.object({ name: z.string() }) }),
+  z.object({ type: z.enum(['file_search', 'code_interpreter']) }),
+])
+export type ToolChoice = z.infer<typeof ToolChoice>
+
+/** Run settings shared by "create run" and "create thread and run". */
+const RunSettings = {
+  assistant_id: z.string().min(1),
+  model: z.string().nullable().optional(),
+  instructions: z.string().max(256_000).nullable().optional(),
+  tools: Tools.nullable().optional(),
+  metadata: Metadata.optional(),
+  temperature: Temperature.optional(),
+  top_p: TopP.optional(),
+  stream: z.boolean().nullable().optional(),
+  max_prompt_tokens: z.number().int().min(256).nullable().optional(),
+  max_completion_tokens: z.number().int().min(256).nullable().optional(),
+  truncation_strategy: TruncationStrategy.nullable().optional(),
+  tool_choice: ToolChoice.nullable().optional(),
+  parallel_tool_calls: z.boolean().optional(),
+  response_format: ResponseFormat.nullable().optional(),
+  reasoning_effort: ReasoningEffort.optional(),
+}
+
+export const CreateRun = z.strictObject({
+  ...RunSettings,
+  additional_instructions: z.string().nullable().optional(),
+  additional_messages: z.array(CreateMessage).nullable().optional(),
+})
+export type CreateRun = z.infer<typeof CreateRun>
+
+export const CreateThreadAndRun = z.strictObject({
+  ...RunSettings,
+  thread: CreateThread.optional(),
+  tool_resources: ToolResources.optional(),
+})
+export type CreateThreadAndRun = z.infer<typeof CreateThreadAndRun>
+
+export const ModifyRun = z.strictObject({ metadata: Metadata.optional() })
+
+export const SubmitToolOutputs = z.strictObject({
+  tool_outputs: z.array(z.object({ tool_call_id: z.string().optional(), output: z.string().optional() })),
+  stream: z.boolean().nullable().optional(),
+})
+export type SubmitToolOutputs = z.infer<typeof SubmitToolOutputs>

@@ -1,0 +1,135 @@
+import { EventSourceParserStream } from 'eventsource-parser/stream'
+import type { ProviderConfig } from '../config.ts'
+import { ProviderError, type ChatRequest, type FinishReason, type Provider, type StreamPart, type Usage } from './types.ts'
+
+interface ChunkToolCall {
+  index?: number
+  id?: string
+  function?: { name?: string; arguments?: string }
+}
+
+interface ChatChunk {
+  choices?: { delta?: { content?: string | null; tool_calls?: ChunkToolCall[] }; finish_reason?: string | null }[]
+  usage?: Usage | null
+  error?: { message?: string }
+}
+
+const FINISH: Record<string, FinishReason> = {
+  stop: 'stop',
+  length: 'length',
+  tool_calls: 'tool_calls',
+  function_call: 'tool_calls',
+  content_filter: 'content_filter',
+}
+
+/**
+ * Any OpenAI-compatible Chat Completions endpoint, spoken to directly with `fetch` and an SSE
+ * parser: the hot path of every streamed run, kept free of adapter layers (see bench/stream.ts).
+ */
+export class OpenAICompatibleProvider implements Provider {
+  readonly name: string
+
+  constructor(
+    private readonly config: ProviderConfig,
+    private readonly idleTimeoutMs: number,
+  ) {
+    this.name = config.name
+  }
+
+  async *stream(request: ChatRequest, signal: AbortSignal): AsyncIterable<StreamPart> {
+    const controller = new AbortController()
+    const onAbort = () => controller.abort(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    // An upstream that stops sending (before or during the stream) is a timeout, not a hang.
+    let timer: NodeJS.Timeout | undefined
+    let timedOut = false
+    const arm = () => {
+      clearTimeout(timer)
+      timer = setTimeout(() => {
+        timedOut = true
+        controller.abort()
+      }, this.idleTimeoutMs)
+    }
+    try {
+      arm()
+      let response: Response
+      try {
+        response = await fetch(this.config.baseURL.replace(/\/$/, '') + '/chat/completions', {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            accept: 'text/event-stream',
+            ...(this.config.apiKey ? { authorization: `Bearer ${this.config.apiKey}` } : {}),
+          },
+          body: JSON.stringify({ ...request, stream: true, stream_options: { include_usage: true } }),
+          signal: controller.signal,
+        })
+      } catch (err) {
+        throw this.transportError(err, signal, timedOut)
+      }
+      if (!response.ok) throw await httpError(response)
+      if (!response.body) throw new ProviderError('bad_response', 'Upstream sent no body.')
+
+      const events = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream())
+      const toolIndexes = new Set<number>()
+      let finish: FinishReason | null = null
+      let usage: Usage | null = null
+      try {
+        for await (const event of events) {
+          arm()
+          if (event.data === '[DONE]') break
+          let chunk: ChatChunk
+          try {
+            chunk = JSON.parse(event.data) as ChatChunk
+          } catch {
+            throw new ProviderError('bad_response', 'Upstream sent malformed JSON in its stream.')
+          }
+          if (chunk.error) throw new ProviderError('server', `Upstream error: ${chunk.error.message ?? 'unknown'}`)
+          if (chunk.usage) usage = chunk.usage
+          const choice = chunk.choices?.[0]
+          if (!choice) continue
+          const delta = choice.delta
+          if (delta?.content) yield { type: 'text-delta', text: delta.content }
+          for (const call of delta?.tool_calls ?? []) {
+            const index = call.index ?? 0
+            if (!toolIndexes.has(index)) {
+              toolIndexes.add(index)
+              yield { type: 'tool-call-start', index, id: call.id ?? `call_${index}`, name: call.function?.name ?? '' }
+            }
+            if (call.function?.arguments) yield { type: 'tool-call-delta', index, arguments: call.function.arguments }
+          }
+          if (choice.finish_reason) finish = FINISH[choice.finish_reason] ?? 'other'
+        }
+      } catch (err) {
+        if (err instanceof ProviderError) throw err
+        throw this.transportError(err, signal, timedOut)
+      }
+      if (finish === null) throw new ProviderError('bad_response', 'Upstream stream ended without a finish reason.')
+      yield { type: 'finish', reason: finish, usage }
+    } finally {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', onAbort)
+      controller.abort()
+    }
+  }
+
+  private transportError(err: unknown, signal: AbortSignal, timedOut: boolean): Error {
+    if (signal.aborted) return signal.reason instanceof Error ? signal.reason : new Error('aborted')
+    if (timedOut) return new ProviderError('timeout', `Upstream did not respond within ${this.idleTimeoutMs} ms.`)
+    return new ProviderError('server', `Upstream connection failed: ${(err as Error)?.message ?? String(err)}`)
+  }
+}
+
+async function httpError(response: Response): Promise<ProviderError> {
+  let detail = ''
+  try {
+    const body = (await response.json()) as { error?: { message?: string } }
+    detail = body?.error?.message ?? ''
+  } catch {
+    /* body was not JSON */
+  }
+  const message = `Upstream returned HTTP ${response.status}${detail ? `: ${detail}` : ''}`
+  if (response.status === 429) return new ProviderError('rate_limit', message, 429)
+  if (response.status >= 500 || response.status === 408) return new ProviderError('server', message, response.status)
+  return new ProviderError('invalid_request', message, response.status)
+}

@@ -1,0 +1,31 @@
+import type { Config } from '../config.ts'
+import { OpenAICompatibleProvider } from './openai-compatible.ts'
+import { ProviderError, type Provider } from './types.ts'
+
+/**
+ * Routes a model name to a provider: `name/model` picks the provider called `name` (the prefix
+ * is stripped), anything else goes to the default provider.
+ */
+export class ProviderRegistry {
+  private readonly providers = new Map<string, Provider>()
+
+  constructor(private readonly config: Config) {
+    for (const p of config.providers) this.providers.set(p.name, new OpenAICompatibleProvider(p, p.timeoutMs ?? config.upstreamTimeoutMs))
+  }
+
+  resolve(model: string): { provider: Provider; model: string } {
+    const slash = model.indexOf('/')
+    if (slash > 0) {
+      const named = this.providers.get(model.slice(0, slash))
+      if (named) return { provider: named, model: model.slice(slash + 1) }
+    }
+    const fallback = this.config.defaultProvider ? this.providers.get(this.config.defaultProvider) : undefined
+    if (!fallback) {
+      throw new ProviderError(
+        'not_configured',
+        'No upstream LLM provider is configured. Set THREADLINE_UPSTREAM_BASE_URL (and THREADLINE_UPSTREAM_API_KEY) or add providers to threadline.config.json.',
+      )
+    }
+    return { provider: fallback, model }
+  }
+}

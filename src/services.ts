@@ -1,0 +1,45 @@
+import type { Config } from './config.ts'
+import type { Logger } from './log.ts'
+import type { Db, OpenedDatabase } from './store/db.ts'
+import type { CreateThread } from './protocol/schemas.ts'
+import type { MessageRow, ThreadRow } from './store/tables.ts'
+import { insertThread } from './store/repos/threads.ts'
+import { insertMessages, newClientMessage } from './store/repos/messages.ts'
+import type { RunEngine } from './engine/engine.ts'
+
+/** What the HTTP layer and the engine share: config, logger, database, engine. */
+export class AppServices {
+  engine!: RunEngine
+
+  constructor(
+    readonly config: Config,
+    readonly log: Logger,
+    readonly database: OpenedDatabase,
+  ) {}
+
+  get db(): Db {
+    return this.database.db
+  }
+
+  /** Insert a thread and its initial messages atomically. */
+  async createThreadWithMessages(project: string, input: CreateThread): Promise<ThreadRow> {
+    const { thread, messages } = await this.db.transaction().execute(async (trx) => {
+      const thread = await insertThread(trx, project, input)
+      const messages = await insertMessages(
+        trx,
+        (input.messages ?? []).map((m) => newClientMessage(project, thread.id, m)),
+      )
+      return { thread, messages }
+    })
+    await this.afterMessagesAdded(project, thread.id, messages)
+    return thread
+  }
+
+  /** Hook for tools that react to new messages (attachments → tool resources). */
+  async afterMessagesAdded(_project: string, _threadId: string, _messages: MessageRow[]): Promise<void> {}
+
+  /** Stop anything still running on a thread before it is deleted. */
+  async beforeThreadDelete(_project: string, threadId: string): Promise<void> {
+    await this.engine?.abortThread(threadId)
+  }
+}

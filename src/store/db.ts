@@ -1,0 +1,69 @@
+import { mkdirSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import { Kysely, PostgresDialect } from 'kysely'
+import { Migrator } from 'kysely/migration'
+import pg from 'pg'
+import type { Logger } from '../log.ts'
+import { migrationProvider } from './migrations/index.ts'
+import { PGlitePool } from './pglite-pool.ts'
+import type { Database } from './tables.ts'
+
+export type Db = Kysely<Database>
+
+export interface OpenedDatabase {
+  db: Db
+  kind: 'pglite' | 'postgres'
+  /** The pg pool in Postgres mode (LISTEN/NOTIFY needs its own clients). */
+  pgPool: pg.Pool | null
+  pglite: PGlite | null
+  close(): Promise<void>
+}
+
+export interface DatabaseOptions {
+  databaseUrl: string | null
+  /** PGlite data directory; `null` keeps the embedded database in memory. */
+  dataDir: string | null
+  /** Start PGlite from a dumped data dir (tests use this to skip initdb). */
+  pgliteSnapshot?: Blob
+}
+
+// int8 (seq columns) and numeric come back as strings from pg; keep them so, ids order by them in SQL.
+export async function openDatabase(options: DatabaseOptions, log: Logger): Promise<OpenedDatabase> {
+  if (options.databaseUrl) {
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10 })
+    pool.on('error', (err) => log.error({ err }, 'postgres pool error'))
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+    await migrate(db, log)
+    return { db, kind: 'postgres', pgPool: pool, pglite: null, close: () => db.destroy() }
+  }
+  const pglite = await startPGlite(options, log)
+  const pool = new PGlitePool(pglite)
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: pool as unknown as pg.Pool }) })
+  await migrate(db, log)
+  return { db, kind: 'pglite', pgPool: null, pglite, close: () => db.destroy() }
+}
+
+async function startPGlite(options: DatabaseOptions, log: Logger): Promise<PGlite> {
+  if (options.pgliteSnapshot) return PGlite.create({ loadDataDir: options.pgliteSnapshot })
+  if (!options.dataDir) {
+    log.info('starting the embedded database in memory')
+    return PGlite.create()
+  }
+  const dir = join(options.dataDir, 'pgdata')
+  const fresh = !existsSync(join(dir, 'PG_VERSION'))
+  if (fresh) {
+    mkdirSync(dir, { recursive: true })
+    log.info({ dir }, 'first start: initialising the embedded database (takes a few seconds)')
+  }
+  return PGlite.create(dir)
+}
+
+export async function migrate(db: Kysely<Database>, log: Logger): Promise<void> {
+  const migrator = new Migrator({ db, provider: migrationProvider })
+  const { error, results } = await migrator.migrateToLatest()
+  for (const r of results ?? []) {
+    if (r.status === 'Success') log.info({ migration: r.migrationName }, 'migration applied')
+  }
+  if (error) throw error
+}

@@ -1,0 +1,68 @@
+import { sql } from 'kysely'
+import { z } from 'zod'
+import { invalidRequest } from '../protocol/errors.ts'
+import type { ListPage } from '../protocol/objects.ts'
+import { parseWith } from '../protocol/validation.ts'
+import type { Db } from './db.ts'
+import type { Database } from './tables.ts'
+
+export const ListQuery = z.strictObject({
+  limit: z.coerce.number({ error: 'limit must be an integer' }).int().min(1).max(100).default(20),
+  order: z.enum(['asc', 'desc']).default('desc'),
+  after: z.string().min(1).optional(),
+  before: z.string().min(1).optional(),
+})
+export type ListQuery = z.infer<typeof ListQuery>
+
+/** Parse list query params; `extra` declares the endpoint's own filters (e.g. `run_id`). */
+export function parseListQuery<E extends z.ZodRawShape>(
+  query: Record<string, string>,
+  extra?: E,
+): ListQuery & z.infer<z.ZodObject<E>> {
+  const schema = extra ? ListQuery.extend(extra) : ListQuery
+  return parseWith(schema, query) as ListQuery & z.infer<z.ZodObject<E>>
+}
+
+type PagedTable = 'assistants' | 'threads' | 'messages' | 'runs' | 'run_steps'
+
+/**
+ * Cursor pagination exactly as OpenAI's: order by creation (a monotonic `seq`, so ties in
+ * `created_at` and later inserts never reorder a page), `after`/`before` are object ids.
+ */
+export async function listPage<Row extends { id: string }, Out extends { id: string }>(
+  db: Db,
+  table: PagedTable,
+  scope: Record<string, string>,
+  q: ListQuery,
+  toWire: (row: Row) => Out,
+): Promise<ListPage<Out>> {
+  const cursorSeq = async (id: string, param: 'after' | 'before') => {
+    let qb = db.selectFrom(table).select('seq').where('id', '=', id)
+    for (const [col, val] of Object.entries(scope)) qb = qb.where(sql.ref(col), '=', val)
+    const row = await qb.executeTakeFirst()
+    if (!row) throw invalidRequest(`Invalid '${param}': no object with id '${id}' in this list.`, param, 'invalid_value')
+    return row.seq
+  }
+  let qb = db.selectFrom(table).selectAll()
+  for (const [col, val] of Object.entries(scope)) qb = qb.where(sql.ref(col), '=', val)
+  const desc = q.order === 'desc'
+  if (q.after) qb = qb.where('seq', desc ? '<' : '>', await cursorSeq(q.after, 'after'))
+  if (q.before) qb = qb.where('seq', desc ? '>' : '<', await cursorSeq(q.before, 'before'))
+  // With only `before`, read backwards from the cursor so the page is the one right next to it.
+  const backwards = q.before !== undefined && q.after === undefined
+  const dir = desc !== backwards ? 'desc' : 'asc'
+  const rows = (await qb.orderBy('seq', dir).limit(q.limit + 1).execute()) as unknown as Row[]
+  const has_more = rows.length > q.limit
+  const page = rows.slice(0, q.limit)
+  if (backwards) page.reverse()
+  const data = page.map(toWire)
+  return {
+    object: 'list',
+    data,
+    first_id: data[0]?.id ?? null,
+    last_id: data.at(-1)?.id ?? null,
+    has_more,
+  }
+}
+
+export type { Database }

@@ -1,0 +1,105 @@
+import { notFound } from '../../protocol/errors.ts'
+import type { Run } from '../../protocol/objects.ts'
+import type { Db } from '../db.ts'
+import { listPage, type ListQuery } from '../pagination.ts'
+import type { NewRun, RunRow, RunUpdate } from '../tables.ts'
+
+export const ACTIVE_RUN_STATUSES = ['queued', 'in_progress', 'requires_action', 'cancelling'] as const
+
+/** Settings frozen on the run at creation (from the request, falling back to the assistant). */
+export interface RunSettings {
+  model: string
+  instructions: string
+  tools: Run['tools']
+  temperature: number | null
+  top_p: number | null
+  max_prompt_tokens: number | null
+  max_completion_tokens: number | null
+  truncation_strategy: Run['truncation_strategy']
+  response_format: Run['response_format']
+  tool_choice: Run['tool_choice']
+  parallel_tool_calls: boolean
+  reasoning_effort: string | null
+  /** Prompt-only inputs: not part of the wire object. */
+  additional_instructions?: string | null
+}
+
+export function runToWire(row: RunRow): Run {
+  const s = row.settings as unknown as RunSettings
+  return {
+    id: row.id,
+    object: 'thread.run',
+    created_at: row.created_at,
+    thread_id: row.thread_id,
+    assistant_id: row.assistant_id,
+    status: row.status as Run['status'],
+    required_action: row.required_action as Run['required_action'],
+    last_error: row.last_error as Run['last_error'],
+    expires_at: row.expires_at,
+    started_at: row.started_at,
+    cancelled_at: row.cancelled_at,
+    failed_at: row.failed_at,
+    completed_at: row.completed_at,
+    incomplete_details: row.incomplete_details as Run['incomplete_details'],
+    model: s.model,
+    instructions: s.instructions,
+    tools: s.tools,
+    metadata: row.metadata,
+    usage: row.usage as Run['usage'],
+    temperature: s.temperature ?? 1,
+    top_p: s.top_p ?? 1,
+    max_prompt_tokens: s.max_prompt_tokens,
+    max_completion_tokens: s.max_completion_tokens,
+    truncation_strategy: s.truncation_strategy,
+    response_format: s.response_format,
+    tool_choice: s.tool_choice,
+    parallel_tool_calls: s.parallel_tool_calls,
+    reasoning_effort: s.reasoning_effort,
+  } as Run
+}
+
+export async function findActiveRun(db: Db, threadId: string): Promise<{ id: string } | undefined> {
+  return db
+    .selectFrom('runs')
+    .select('id')
+    .where('thread_id', '=', threadId)
+    .where('status', 'in', ACTIVE_RUN_STATUSES)
+    .executeTakeFirst()
+}
+
+export async function insertRun(db: Db, values: NewRun): Promise<RunRow> {
+  return db.insertInto('runs').values(values).returningAll().executeTakeFirstOrThrow()
+}
+
+export async function getRunRow(db: Db, project: string, threadId: string, id: string): Promise<RunRow> {
+  const row = await db
+    .selectFrom('runs')
+    .selectAll()
+    .where('id', '=', id)
+    .where('thread_id', '=', threadId)
+    .where('project_id', '=', project)
+    .executeTakeFirst()
+  if (!row) throw notFound('run', id)
+  return row
+}
+
+export async function getRunById(db: Db, id: string): Promise<RunRow | undefined> {
+  return db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst()
+}
+
+export async function updateRun(db: Db, id: string, patch: RunUpdate): Promise<RunRow | undefined> {
+  return db.updateTable('runs').set(patch).where('id', '=', id).returningAll().executeTakeFirst()
+}
+
+export function listRuns(db: Db, threadId: string, q: ListQuery) {
+  return listPage(db, 'runs', { thread_id: threadId }, q, runToWire)
+}
+
+/** Runs that a process left unfinished (it died or was stopped). */
+export async function unfinishedRuns(db: Db): Promise<RunRow[]> {
+  return db.selectFrom('runs').selectAll().where('status', 'in', ['queued', 'in_progress', 'cancelling']).orderBy('seq').execute()
+}
+
+export async function runsAwaitingAction(db: Db): Promise<RunRow[]> {
+  return db.selectFrom('runs').selectAll().where('status', '=', 'requires_action').execute()
+}

@@ -1,0 +1,32 @@
+import type { ChatTool } from '../providers/types.ts'
+import type { ToolCall } from '../protocol/objects.ts'
+import type { RunRow } from '../store/tables.ts'
+import type { Logger } from '../log.ts'
+
+export interface ToolContext {
+  run: RunRow
+  project: string
+  signal: AbortSignal
+  log: Logger
+}
+
+/** What a server-side tool produced: the step's tool call, and what the model is told. */
+export interface ToolResult {
+  call: ToolCall
+  modelOutput: string
+}
+
+/**
+ * A tool Threadline runs itself (file_search, code_interpreter). Function tools are the client's
+ * and never reach this interface: they stop the run at `requires_action`.
+ */
+export interface ServerTool {
+  readonly type: 'file_search' | 'code_interpreter'
+  /** The function definition the model sees. */
+  describe(run: RunRow): ChatTool
+  /** The empty tool call announced in the first step delta. */
+  initialCall(id: string): ToolCall
+  execute(id: string, argumentsJson: string, ctx: ToolContext): Promise<ToolResult>
+  /** Replays a finished call into a later prompt. */
+  render(call: ToolCall): { name: string; arguments: string; output: string }
+}

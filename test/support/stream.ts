@@ -1,0 +1,43 @@
+/** Raw SSE reading and schema validation for the tests. */
+import { readFileSync } from 'node:fs'
+import { Ajv2020 } from 'ajv/dist/2020.js'
+import addFormatsImport from 'ajv-formats'
+import { EventSourceParserStream } from 'eventsource-parser/stream'
+
+const addFormats = addFormatsImport as unknown as (ajv: Ajv2020) => void
+const schema = JSON.parse(readFileSync(new URL('../../spec/stream-events.schema.json', import.meta.url), 'utf8'))
+const ajv = new Ajv2020({ strict: true, allowUnionTypes: true })
+addFormats(ajv)
+const validate = ajv.compile(schema)
+
+export interface SseEvent {
+  id?: string
+  event: string
+  data: any
+}
+
+/** Throws with the schema's complaint if an event does not validate. */
+export function assertValidEvent(e: { event: string; data: unknown }): void {
+  if (!validate(e)) {
+    throw new Error(`event ${e.event} does not match the schema: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(e.data).slice(0, 800)}`)
+  }
+}
+
+export function isValidEvent(e: { event: string; data: unknown }): boolean {
+  return validate(e) as boolean
+}
+
+/** Read a whole SSE response, validating each event. */
+export async function readSse(response: Response): Promise<SseEvent[]> {
+  const out: SseEvent[] = []
+  const stream = response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream())
+  for await (const msg of stream) {
+    const data = msg.data === '[DONE]' ? '[DONE]' : JSON.parse(msg.data)
+    const e = { id: msg.id, event: msg.event ?? 'message', data }
+    assertValidEvent(e)
+    out.push(e)
+  }
+  return out
+}
+
+export const names = (events: { event: string }[]) => events.map((e) => e.event)
