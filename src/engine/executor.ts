@@ -360,8 +360,9 @@ export class RunExecution {
   }
 
   private async completeMessage(open: OpenMessage, usage: Usage, status: 'completed' | 'incomplete'): Promise<void> {
+    const content = await this.finalContent(open.text)
+    this.emitFinalParts(open, content)
     const now = this.now()
-    const content: Message['content'] = [{ type: 'text', text: { value: open.text, annotations: [] } }]
     const message = await this.db
       .updateTable('messages')
       .set({
@@ -376,6 +377,46 @@ export class RunExecution {
       .executeTakeFirstOrThrow()
     this.emit({ event: status === 'completed' ? 'thread.message.completed' : 'thread.message.incomplete', data: messageToWire(message) })
     await this.finishStep(open.step, open.step.step_details as Record<string, unknown>, usage)
+  }
+
+  /**
+   * The message's final content: server tools may annotate the text (citations, sandbox paths)
+   * and add parts (images). Annotations also go out as a last delta, so streamed clients see them.
+   */
+  private async finalContent(text: string): Promise<Message['content']> {
+    const annotations: Message['content'] extends Array<infer C> ? (C extends { type: 'text'; text: { annotations: infer A } } ? A : never) : never = []
+    const extra: Message['content'] = []
+    const tools = [...this.engine.serverTools.values()]
+    if (tools.some((t) => t.annotate || t.extraContent)) {
+      const calls = (await runStepRows(this.db, this.run.id)).flatMap((s) => ((s.step_details as { tool_calls?: ToolCall[] }).tool_calls ?? []))
+      const ctx = { run: this.run, project: this.run.project_id, signal: this.signal, log: this.engine.services.log }
+      for (const tool of tools) {
+        const own = calls.filter((c) => c.type === tool.type)
+        if (own.length === 0) continue
+        if (tool.annotate) {
+          const result = await tool.annotate(text, own, ctx)
+          text = result.text
+          annotations.push(...result.annotations)
+        }
+        if (tool.extraContent) extra.push(...tool.extraContent(own))
+      }
+    }
+    annotations.sort((a, b) => a.start_index - b.start_index)
+    return [{ type: 'text', text: { value: text, annotations } }, ...extra]
+  }
+
+  /** Annotations and extra parts found at the end reach streamed clients as one more delta. */
+  private emitFinalParts(open: OpenMessage, content: Message['content']) {
+    const parts: Record<string, unknown>[] = []
+    content.forEach((part, index) => {
+      if (part.type === 'text' && part.text.annotations.length > 0) {
+        parts.push({ index, type: 'text', text: { annotations: part.text.annotations.map((a, i) => ({ index: i, ...a })) } })
+      } else if (index > 0) {
+        parts.push({ index, ...part })
+      }
+    })
+    if (parts.length === 0) return
+    this.emit({ event: 'thread.message.delta', data: { id: open.message.id, object: 'thread.message.delta', delta: { content: parts as never } } })
   }
 
   private async finishStep(step: RunStepRow, details: Record<string, unknown>, usage: Usage): Promise<void> {

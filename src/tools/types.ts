@@ -1,5 +1,5 @@
 import type { ChatTool } from '../providers/types.ts'
-import type { ToolCall } from '../protocol/objects.ts'
+import type { Annotation, ToolCall } from '../protocol/objects.ts'
 import type { RunRow } from '../store/tables.ts'
 import type { Logger } from '../log.ts'
 
@@ -29,4 +29,12 @@ export interface ServerTool {
   execute(id: string, argumentsJson: string, ctx: ToolContext): Promise<ToolResult>
   /** Replays a finished call into a later prompt. */
   render(call: ToolCall): { name: string; arguments: string; output: string }
+  /**
+   * Annotations for the final text of an assistant message, given this run's earlier tool calls
+   * (file_search → `file_citation`, code_interpreter → `file_path`). May rewrite markers in the
+   * text; returns the text to store and its annotations (indexes into that text).
+   */
+  annotate?(text: string, calls: ToolCall[], ctx: ToolContext): Promise<{ text: string; annotations: Annotation[] }>
+  /** Files the tool produced that the message shows as content parts (e.g. plot images). */
+  extraContent?(calls: ToolCall[]): Array<{ type: 'image_file'; image_file: { file_id: string } }>
 }

@@ -8,7 +8,7 @@ const addFormats = addFormatsImport as unknown as (ajv: Ajv2020) => void
 const schema = JSON.parse(readFileSync(new URL('../../spec/stream-events.schema.json', import.meta.url), 'utf8'))
 const ajv = new Ajv2020({ strict: true, allowUnionTypes: true })
 addFormats(ajv)
-const validate = ajv.compile(schema)
+const validate = ajv.compile(schema) as unknown as ((data: unknown) => boolean) & { errors?: unknown }
 
 export interface SseEvent {
   id?: string
@@ -19,7 +19,7 @@ export interface SseEvent {
 /** Throws with the schema's complaint if an event does not validate. */
 export function assertValidEvent(e: { event: string; data: unknown }): void {
   if (!validate(e)) {
-    throw new Error(`event ${e.event} does not match the schema: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(e.data).slice(0, 800)}`)
+    throw new Error(`event ${e.event} does not match the schema: ${ajv.errorsText(validate.errors as never)}\n${JSON.stringify(e.data).slice(0, 800)}`)
   }
 }
 
