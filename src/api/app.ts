@@ -38,8 +38,9 @@ export function createApp(services: AppServices, opts: { open: boolean }) {
   app.use('/v1/*', authMiddleware({ db, configKeys: config.apiKeys, open: opts.open }))
 
   assistantRoutes(routes, services)
-  threadRoutes(routes, services)
+  // Before the thread routes: `POST /v1/threads/runs` must not match `POST /v1/threads/:thread_id`.
   runRoutes(routes, services)
+  threadRoutes(routes, services)
 
   app.notFound((c) => {
     const allowed = routes.allowedMethods(c.req.path)
