@@ -7,7 +7,7 @@ import { DONE, type StreamEvent } from '../protocol/events.ts'
 import { getAssistantRow } from '../store/repos/assistants.ts'
 import { insertMessages, newClientMessage } from '../store/repos/messages.ts'
 import { findActiveRun, getRunById, getRunRow, runToWire, unfinishedRuns, runsAwaitingAction, type RunSettings } from '../store/repos/runs.ts'
-import { runStepRows, stepToWire, updateStep } from '../store/repos/steps.ts'
+import { runStepRows, stepToWire } from '../store/repos/steps.ts'
 import { getThreadRow, threadToWire } from '../store/repos/threads.ts'
 import type { RunRow, RunUpdate, ThreadRow } from '../store/tables.ts'
 import type { Db } from '../store/db.ts'
@@ -213,9 +213,9 @@ export class RunEngine {
         ...(status === 'cancelled' ? { cancelled_at: now } : {}),
         ...(status === 'expired' ? { expired_at: now } : {}),
       }
-      await updateStep(this.db, step.id, patch)
+      const updated = await this.db.updateTable('run_steps').set(patch).where('id', '=', step.id).returningAll().executeTakeFirstOrThrow()
       const event = `thread.run.step.${status}` as const
-      this.publish(run.id, { event, data: stepToWire({ ...step, ...patch } as typeof step) } as StreamEvent)
+      this.publish(run.id, { event, data: stepToWire(updated) } as StreamEvent)
       const details = step.step_details as { type: string; message_creation?: { message_id: string } }
       if (details.type === 'message_creation' && details.message_creation) {
         await this.closeMessage(run.id, details.message_creation.message_id, status === 'failed' ? 'run_failed' : status === 'cancelled' ? 'run_cancelled' : 'run_expired')
@@ -265,9 +265,13 @@ export class RunEngine {
       const tool_calls = details.tool_calls.map((c) =>
         c.type === 'function' && outputs.has(c.id) ? { ...c, function: { ...c.function, output: outputs.get(c.id)! } } : c,
       )
-      const patch = { status: 'completed', completed_at: seconds(this.clock), step_details: JSON.stringify({ ...details, tool_calls }) }
-      await updateStep(this.db, step.id, patch)
-      this.publish(run.id, { event: 'thread.run.step.completed', data: stepToWire({ ...step, ...patch, step_details: { ...details, tool_calls } } as typeof step) })
+      const updated = await this.db
+        .updateTable('run_steps')
+        .set({ status: 'completed', completed_at: seconds(this.clock), step_details: JSON.stringify({ ...details, tool_calls }) })
+        .where('id', '=', step.id)
+        .returningAll()
+        .executeTakeFirstOrThrow()
+      this.publish(run.id, { event: 'thread.run.step.completed', data: stepToWire(updated) })
     }
     const queued = await this.transition(run, 'queued')
     this.queue.enqueue(run.id)

@@ -89,7 +89,9 @@ export class FakeUpstream {
     }
     if ('breakAfterChunks' in script) {
       for (const piece of split(script.text, script.breakAfterChunks + 1).slice(0, script.breakAfterChunks)) send({ content: piece })
-      res.destroy()
+      // Let the chunks reach the client before the connection drops.
+      await new Promise((r) => setTimeout(r, 50))
+      res.socket?.destroy()
       return
     }
     send({ role: 'assistant', content: '' })
