@@ -267,7 +267,12 @@ export class RunEngine {
       )
       const updated = await this.db
         .updateTable('run_steps')
-        .set({ status: 'completed', completed_at: seconds(this.clock), step_details: JSON.stringify({ ...details, tool_calls }) })
+        .set({
+          status: 'completed',
+          completed_at: seconds(this.clock),
+          step_details: JSON.stringify({ ...details, tool_calls }),
+          usage: JSON.stringify((run.settings as { pending_step_usage?: unknown }).pending_step_usage ?? null),
+        })
         .where('id', '=', step.id)
         .returningAll()
         .executeTakeFirstOrThrow()

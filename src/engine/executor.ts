@@ -19,7 +19,7 @@ const addUsage = (a: Usage, b: Usage): Usage => ({
 })
 
 /** Run settings plus what the executor keeps between model calls (not on the wire). */
-type StoredSettings = RunSettings & { accumulated_usage?: Usage }
+type StoredSettings = RunSettings & { accumulated_usage?: Usage; pending_step_usage?: Usage }
 
 interface OpenMessage {
   step: RunStepRow
@@ -197,7 +197,7 @@ export class RunExecution {
       // Function calls: the client runs them. The step stays open until outputs arrive.
       const stepRow = await this.db
         .updateTable('run_steps')
-        .set({ step_details: JSON.stringify(details), usage: JSON.stringify(usage) })
+        .set({ step_details: JSON.stringify(details) })
         .where('id', '=', step.id)
         .returningAll()
         .executeTakeFirstOrThrow()
@@ -210,7 +210,8 @@ export class RunExecution {
       }
       this.run = await this.engine.transition(this.run, 'requires_action', {
         required_action: JSON.stringify(required),
-        settings: JSON.stringify({ ...this.settings, accumulated_usage: this.usage }),
+        // Step usage stays null while the step waits; it is set when the outputs complete it.
+        settings: JSON.stringify({ ...this.settings, accumulated_usage: this.usage, pending_step_usage: usage }),
       })
       return 'done'
     }

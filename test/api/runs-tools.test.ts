@@ -81,6 +81,8 @@ describe('function tools', () => {
       'thread.run.step.completed',
       'thread.run.completed',
     ])
+    expect(first[3].data.usage).toBeNull()
+    expect(second[0].data.usage).toEqual({ prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 })
     expect(second[0].data.step_details.tool_calls[0]).toEqual({
       id: 'call_abc',
       type: 'function',
