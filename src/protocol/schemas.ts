@@ -6,21 +6,30 @@
 import { z } from 'zod'
 
 const METADATA_MAX_KEYS = 16
+const METADATA_MAX_KEY_LENGTH = 64
 
+/** ≤16 pairs, keys ≤64 chars, string values ≤512 chars (limits from the spec's description). */
 export const Metadata = z
-  .record(z.string().max(64), z.string().max(512))
+  .record(z.string(), z.string().max(512))
   .superRefine((value, ctx) => {
-    const count = Object.keys(value).length
-    if (count > METADATA_MAX_KEYS) {
+    const keys = Object.keys(value)
+    if (keys.length > METADATA_MAX_KEYS) {
+      ctx.addIssue({ code: 'custom', message: 'too many properties', params: { kind: 'too_many_properties', max: METADATA_MAX_KEYS, actual: keys.length } })
+      return
+    }
+    const long = keys.find((k) => k.length > METADATA_MAX_KEY_LENGTH)
+    if (long !== undefined) {
       ctx.addIssue({
         code: 'custom',
-        message: `Invalid 'metadata': too many properties. Expected an object with at most ${METADATA_MAX_KEYS} properties, but got an object with ${count} properties instead.`,
+        path: [long],
+        message: 'property name too long',
+        params: { kind: 'property_name_too_long', max: METADATA_MAX_KEY_LENGTH, actual: long.length, key: long },
       })
     }
   })
   .nullable()
 
-const FunctionDefinition = z.object({
+const FunctionDefinition = z.strictObject({
   name: z
     .string()
     .max(64)
@@ -30,23 +39,23 @@ const FunctionDefinition = z.object({
   strict: z.boolean().nullable().optional(),
 })
 
-const RankingOptions = z.object({
+const RankingOptions = z.strictObject({
   ranker: z.enum(['auto', 'default_2024_08_21']).optional(),
   score_threshold: z.number().min(0).max(1),
 })
 
 export const Tool = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('code_interpreter') }),
-  z.object({
+  z.strictObject({ type: z.literal('code_interpreter') }),
+  z.strictObject({
     type: z.literal('file_search'),
     file_search: z
-      .object({
+      .strictObject({
         max_num_results: z.number().int().min(1).max(50).optional(),
         ranking_options: RankingOptions.optional(),
       })
       .optional(),
   }),
-  z.object({ type: z.literal('function'), function: FunctionDefinition }),
+  z.strictObject({ type: z.literal('function'), function: FunctionDefinition }),
 ])
 export type Tool = z.infer<typeof Tool>
 
@@ -69,14 +78,14 @@ export const ChunkingStrategy = z.discriminatedUnion('type', [
 ])
 
 export const ToolResources = z
-  .object({
-    code_interpreter: z.object({ file_ids: z.array(z.string()).max(20).optional() }).optional(),
+  .strictObject({
+    code_interpreter: z.strictObject({ file_ids: z.array(z.string()).max(20).optional() }).optional(),
     file_search: z
-      .object({
+      .strictObject({
         vector_store_ids: z.array(z.string()).max(1).optional(),
         vector_stores: z
           .array(
-            z.object({
+            z.strictObject({
               file_ids: z.array(z.string()).max(10000).optional(),
               chunking_strategy: ChunkingStrategy.optional(),
               metadata: Metadata.optional(),
@@ -92,17 +101,19 @@ export type ToolResources = z.infer<typeof ToolResources>
 
 export const ResponseFormat = z.union([
   z.literal('auto'),
-  z.object({ type: z.literal('text') }),
-  z.object({ type: z.literal('json_object') }),
-  z.object({
+  z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('text') }),
+  z.strictObject({ type: z.literal('json_object') }),
+  z.strictObject({
     type: z.literal('json_schema'),
-    json_schema: z.object({
+    json_schema: z.strictObject({
       name: z.string().max(64),
       description: z.string().optional(),
       schema: z.record(z.string(), z.unknown()).optional(),
       strict: z.boolean().nullable().optional(),
     }),
   }),
+  ]),
 ])
 export type ResponseFormat = z.infer<typeof ResponseFormat>
 
@@ -132,21 +143,21 @@ export type ModifyAssistant = z.infer<typeof ModifyAssistant>
 const ImageDetail = z.enum(['auto', 'low', 'high'])
 
 export const MessageContentPart = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('text'), text: z.string() }),
-  z.object({
+  z.strictObject({ type: z.literal('text'), text: z.string() }),
+  z.strictObject({
     type: z.literal('image_file'),
-    image_file: z.object({ file_id: z.string(), detail: ImageDetail.optional() }),
+    image_file: z.strictObject({ file_id: z.string(), detail: ImageDetail.optional() }),
   }),
-  z.object({
+  z.strictObject({
     type: z.literal('image_url'),
-    image_url: z.object({ url: z.string().url(), detail: ImageDetail.optional() }),
+    image_url: z.strictObject({ url: z.string().url(), detail: ImageDetail.optional() }),
   }),
 ])
 
-export const Attachment = z.object({
+export const Attachment = z.strictObject({
   file_id: z.string(),
   tools: z
-    .array(z.discriminatedUnion('type', [z.object({ type: z.literal('code_interpreter') }), z.object({ type: z.literal('file_search') })]))
+    .array(z.discriminatedUnion('type', [z.strictObject({ type: z.literal('code_interpreter') }), z.strictObject({ type: z.literal('file_search') })]))
     .optional(),
 })
 export type Attachment = z.infer<typeof Attachment>

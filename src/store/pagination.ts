@@ -7,7 +7,10 @@ import type { Db } from './db.ts'
 import type { Database } from './tables.ts'
 
 export const ListQuery = z.strictObject({
-  limit: z.coerce.number({ error: 'limit must be an integer' }).int().min(1).max(100).default(20),
+  // Query values are strings: only digit strings become numbers, so `limit=abc` and `limit=1.5` are type errors.
+  limit: z
+    .preprocess((v) => (typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v), z.number().int().min(1).max(100))
+    .default(20),
   order: z.enum(['asc', 'desc']).default('desc'),
   after: z.string().min(1).optional(),
   before: z.string().min(1).optional(),
@@ -36,22 +39,29 @@ export async function listPage<Row extends { id: string }, Out extends { id: str
   q: ListQuery,
   toWire: (row: Row) => Out,
 ): Promise<ListPage<Out>> {
-  const cursorSeq = async (id: string, param: 'after' | 'before') => {
-    let qb = db.selectFrom(table).select('seq').where('id', '=', id)
+  const scoped = <Q extends { where: (...args: any[]) => Q }>(qb: Q): Q => {
     for (const [col, val] of Object.entries(scope)) qb = qb.where(sql.ref(col), '=', val)
-    const row = await qb.executeTakeFirst()
-    if (!row) throw invalidRequest(`Invalid '${param}': no object with id '${id}' in this list.`, param, 'invalid_value')
-    return row.seq
+    return qb
   }
-  let qb = db.selectFrom(table).selectAll()
-  for (const [col, val] of Object.entries(scope)) qb = qb.where(sql.ref(col), '=', val)
+  // The cursor's position, as a sub-select: one round trip on the hot path.
+  const cursorSeq = (id: string) => scoped(db.selectFrom(table).select('seq').where('id', '=', id))
+  let qb = scoped(db.selectFrom(table).selectAll())
   const desc = q.order === 'desc'
-  if (q.after) qb = qb.where('seq', desc ? '<' : '>', await cursorSeq(q.after, 'after'))
-  if (q.before) qb = qb.where('seq', desc ? '>' : '<', await cursorSeq(q.before, 'before'))
+  if (q.after) qb = qb.where('seq', desc ? '<' : '>', cursorSeq(q.after))
+  if (q.before) qb = qb.where('seq', desc ? '>' : '<', cursorSeq(q.before))
   // With only `before`, read backwards from the cursor so the page is the one right next to it.
   const backwards = q.before !== undefined && q.after === undefined
   const dir = desc !== backwards ? 'desc' : 'asc'
   const rows = (await qb.orderBy('seq', dir).limit(q.limit + 1).execute()) as unknown as Row[]
+  // An unknown cursor compares with NULL and matches nothing; only then is it worth a look.
+  if (rows.length === 0) {
+    for (const param of ['after', 'before'] as const) {
+      const id = q[param]
+      if (id && !(await cursorSeq(id).executeTakeFirst())) {
+        throw invalidRequest(`Invalid '${param}': no object with id '${id}' in this list.`, param, 'invalid_value')
+      }
+    }
+  }
   const has_more = rows.length > q.limit
   const page = rows.slice(0, q.limit)
   if (backwards) page.reverse()
