@@ -49,6 +49,12 @@ export interface Config {
   /** Base backoff between upstream retries, ms. */
   upstreamBackoffMs: number
   upstreamTimeoutMs: number
+  /** Cluster mode: how long a worker's claim on a run lasts without renewal. */
+  leaseMs: number
+  /** Cluster mode: runs one worker process executes at once. */
+  workerConcurrency: number
+  /** How long a finished run's events stay available for reconnects. */
+  eventRetentionSeconds: number
 }
 
 /** `THREADLINE_API_KEYS="sk-a=projA,sk-b=projB"`; a key without `=project` belongs to `default`. */
@@ -90,6 +96,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     upstreamRetries: numberEnv(env.THREADLINE_UPSTREAM_RETRIES) ?? file.upstreamRetries ?? 2,
     upstreamBackoffMs: numberEnv(env.THREADLINE_UPSTREAM_BACKOFF_MS) ?? 250,
     upstreamTimeoutMs: numberEnv(env.THREADLINE_UPSTREAM_TIMEOUT_MS) ?? 120_000,
+    leaseMs: numberEnv(env.THREADLINE_LEASE_MS) ?? 10_000,
+    workerConcurrency: numberEnv(env.THREADLINE_WORKER_CONCURRENCY) ?? 64,
+    eventRetentionSeconds: numberEnv(env.THREADLINE_EVENT_RETENTION_SECONDS) ?? 3600,
   }
   return { ...config, ...overrides }
 }

@@ -1,4 +1,4 @@
-import type { EventBus } from '../engine/bus.ts'
+import type { EventLog } from '../engine/event-log.ts'
 import { sseFrame, SSE_KEEPALIVE } from '../protocol/sse.ts'
 
 const encoder = new TextEncoder()
@@ -7,17 +7,23 @@ const encoder = new TextEncoder()
  * An SSE response that subscribes to a run's events after `afterSeq` and ends after `done`.
  * The response is only a subscriber: closing it never affects the run.
  */
-export function sseResponse(bus: EventBus, runId: string, afterSeq: number, keepAliveMs = 15_000): Response {
+export function sseResponse(events: EventLog, runId: string, afterSeq: number, keepAliveMs = 15_000): Response {
   let unsubscribe: (() => void) | undefined
   let keepAlive: NodeJS.Timeout | undefined
+  let stopped = false
   const stop = () => {
+    stopped = true
     unsubscribe?.()
     clearInterval(keepAlive)
   }
   const body = new ReadableStream<Uint8Array>({
-    start(controller) {
+    async start(controller) {
       let closed = false
-      unsubscribe = bus.subscribe(runId, afterSeq, (e) => {
+      keepAlive = setInterval(() => {
+        if (!closed) controller.enqueue(encoder.encode(SSE_KEEPALIVE))
+      }, keepAliveMs)
+      keepAlive.unref()
+      unsubscribe = await events.subscribe(runId, afterSeq, (e) => {
         if (closed) return
         controller.enqueue(encoder.encode(sseFrame(e)))
         if (e.event === 'done') {
@@ -27,10 +33,7 @@ export function sseResponse(bus: EventBus, runId: string, afterSeq: number, keep
           controller.close()
         }
       })
-      keepAlive = setInterval(() => {
-        if (!closed) controller.enqueue(encoder.encode(SSE_KEEPALIVE))
-      }, keepAliveMs)
-      keepAlive.unref()
+      if (stopped) unsubscribe()
     },
     cancel() {
       stop()

@@ -1,6 +1,5 @@
 import { encodeData, type LoggedEvent, type StreamEvent } from '../protocol/events.ts'
-
-type Listener = (e: LoggedEvent) => void
+import type { EventListener as Listener, EventLog } from './event-log.ts'
 
 interface RunLog {
   events: LoggedEvent[]
@@ -10,9 +9,9 @@ interface RunLog {
 }
 
 /**
- * In-process fan-out of run events. Each run has an ordered log (for replay from a sequence
- * number) and live subscribers. The HTTP stream is only a subscriber: a disconnect never stops
- * a run, and a reconnect is a replay.
+ * In-process fan-out of run events (embedded mode). Each run has an ordered log (for replay from
+ * a sequence number) and live subscribers. The HTTP stream is only a subscriber: a disconnect
+ * never stops a run, and a reconnect is a replay.
  */
 export class EventBus {
   private logs = new Map<string, RunLog>()
@@ -49,7 +48,7 @@ export class EventBus {
     return () => log.listeners.delete(listener)
   }
 
-  events(runId: string, afterSeq = 0): LoggedEvent[] {
+  eventsAfter(runId: string, afterSeq = 0): LoggedEvent[] {
     return this.logs.get(runId)?.events.slice(afterSeq) ?? []
   }
 
@@ -69,4 +68,27 @@ export class EventBus {
       if (log.dropAt !== null && log.dropAt <= now && log.listeners.size === 0) this.logs.delete(id)
     }
   }
+}
+
+/** The embedded-mode `EventLog`: the bus, with nothing to wait for. */
+export class MemoryEventLog implements EventLog {
+  constructor(readonly bus = new EventBus()) {}
+
+  publish(runId: string, event: StreamEvent): void {
+    this.bus.publish(runId, event)
+  }
+  async flush(): Promise<void> {}
+  async head(runId: string): Promise<number> {
+    return this.bus.head(runId)
+  }
+  async subscribe(runId: string, afterSeq: number, listener: Listener): Promise<() => void> {
+    return this.bus.subscribe(runId, afterSeq, listener)
+  }
+  retire(runId: string): void {
+    this.bus.retire(runId)
+  }
+  forget(runId: string): void {
+    this.bus.drop(runId)
+  }
+  async close(): Promise<void> {}
 }

@@ -13,10 +13,13 @@ import type { RunRow, RunUpdate, ThreadRow } from '../store/tables.ts'
 import type { Db } from '../store/db.ts'
 import { ProviderRegistry } from '../providers/registry.ts'
 import type { ServerTool } from '../tools/types.ts'
-import { EventBus } from './bus.ts'
+import { MemoryEventLog } from './bus.ts'
+import type { EventLog } from './event-log.ts'
+import type { LeaseKeeper } from '../cluster/leases.ts'
 import { seconds, type Clock } from './clock.ts'
 import { RunExecution } from './executor.ts'
 import { InProcessQueue, type RunQueue } from './queue.ts'
+import { sql } from 'kysely'
 import { assertTransition, isTerminal, RUN_STATUS_EVENT } from './transitions.ts'
 import type { FunctionToolCall, RunStatus } from '../protocol/objects.ts'
 
@@ -27,13 +30,18 @@ const UNIQUE_VIOLATION = '23505'
  * cancellation, expiry and recovery. HTTP handlers call it and subscribe to its event bus.
  */
 export class RunEngine {
-  readonly bus = new EventBus()
   readonly providers: ProviderRegistry
   readonly serverTools = new Map<string, ServerTool>()
-  readonly queue: RunQueue
+  /** Embedded mode: both in memory. Cluster mode: Postgres-backed (see `useCluster`). */
+  events: EventLog = new MemoryEventLog()
+  queue: RunQueue
+  /** Set in cluster mode: run ownership across worker processes. */
+  leases: LeaseKeeper | null = null
+  /** Cluster mode: tell the process executing a run to abort it. */
+  private sendCancel: ((runId: string) => Promise<void>) | null = null
   /** Executions in this process, by run id: their abort controllers. */
   private readonly active = new Map<string, AbortController>()
-  private expiryTimer: NodeJS.Timeout | undefined
+  private timers: NodeJS.Timeout[] = []
 
   constructor(
     readonly services: AppServices,
@@ -41,6 +49,29 @@ export class RunEngine {
   ) {
     this.providers = new ProviderRegistry(services.config)
     this.queue = new InProcessQueue((runId) => this.execute(runId))
+  }
+
+  /** Switch to the shared-Postgres event log, job queue and leases (cluster mode). */
+  useCluster(opts: { events: EventLog; queue: RunQueue; leases: LeaseKeeper; sendCancel: (runId: string) => Promise<void> }): void {
+    this.events = opts.events
+    this.queue = opts.queue
+    this.leases = opts.leases
+    this.sendCancel = opts.sendCancel
+  }
+
+  /** A cancel request from another process: abort the execution if it runs here. */
+  abortLocal(runId: string): void {
+    this.active.get(runId)?.abort(new RunCancelled())
+  }
+
+  /** Hand a queued run to the queue once its events so far are durable (they precede the worker's). */
+  async enqueue(runId: string): Promise<void> {
+    await this.events.flush(runId)
+    if (this.leases) {
+      // If the job is lost, the run becomes reapable after this grace period and is enqueued again.
+      await this.db.updateTable('runs').set({ lease_owner: null, lease_expires_at: sql<Date>`now() + interval '60 seconds'` }).where('id', '=', runId).execute()
+    }
+    await this.queue.enqueue(runId)
   }
 
   get db(): Db {
@@ -52,12 +83,7 @@ export class RunEngine {
   }
 
   publish(runId: string, event: StreamEvent): void {
-    this.bus.publish(runId, event)
-    if (event.event === 'done') {
-      // The log outlives the run by the retention window, for reconnects.
-      const row = this.bus.events(runId).at(-2)
-      if (row && /^thread\.run\.(completed|incomplete|failed|cancelled|expired)$/.test(row.event)) this.bus.retire(runId)
-    }
+    this.events.publish(runId, event)
   }
 
   // ---- creating runs -------------------------------------------------------------------------
@@ -124,12 +150,12 @@ export class RunEngine {
   }
 
   /** Announce a new run on its stream and hand it to the queue. */
-  start(run: RunRow, createdThread?: ThreadRow): void {
+  async start(run: RunRow, createdThread?: ThreadRow): Promise<void> {
     if (createdThread) this.publish(run.id, { event: 'thread.created', data: threadToWire(createdThread) })
     const wire = runToWire(run)
     this.publish(run.id, { event: 'thread.run.created', data: wire })
     this.publish(run.id, { event: 'thread.run.queued', data: wire })
-    this.queue.enqueue(run.id)
+    await this.enqueue(run.id)
   }
 
   async createThreadAndRun(project: string, body: CreateThreadAndRun): Promise<{ thread: ThreadRow; run: RunRow }> {
@@ -157,12 +183,15 @@ export class RunEngine {
       if (!run) return
       if (run.status === 'cancelling') return void (await this.finishCancel(run))
       if (run.status !== 'queued') return
+      this.leases?.track(runId, () => controller.abort(new LeaseLost()))
       await new RunExecution(this, run, controller.signal).execute()
     } catch (err) {
       this.services.log.error({ err, runId }, 'run execution crashed')
       await this.failUnexpectedly(runId, err).catch((e) => this.services.log.error({ err: e, runId }, 'could not fail run'))
     } finally {
+      this.leases?.untrack(runId)
       this.active.delete(runId)
+      await this.events.flush(runId)
     }
   }
 
@@ -172,6 +201,8 @@ export class RunEngine {
     const now = seconds(this.clock)
     const stamps: RunUpdate = {}
     if (to === 'in_progress' && run.started_at === null) stamps.started_at = now
+    if (to === 'in_progress' && this.leases) Object.assign(stamps, this.leases.claim())
+    if (isTerminal(to) || to === 'requires_action') Object.assign(stamps, { lease_owner: null, lease_expires_at: null })
     if (to === 'completed') stamps.completed_at = now
     if (to === 'failed') stamps.failed_at = now
     if (to === 'cancelled') stamps.cancelled_at = now
@@ -190,6 +221,8 @@ export class RunEngine {
     }
     this.publish(run.id, { event: RUN_STATUS_EVENT[to], data: runToWire(updated) } as StreamEvent)
     if (isTerminal(to) || to === 'requires_action') this.publish(run.id, DONE)
+    // The log outlives the run by the retention window, for reconnects.
+    if (isTerminal(to)) this.events.retire(run.id)
     return updated
   }
 
@@ -213,7 +246,8 @@ export class RunEngine {
         ...(status === 'cancelled' ? { cancelled_at: now } : {}),
         ...(status === 'expired' ? { expired_at: now } : {}),
       }
-      const updated = await this.db.updateTable('run_steps').set(patch).where('id', '=', step.id).returningAll().executeTakeFirstOrThrow()
+      const updated = await this.db.updateTable('run_steps').set(patch).where('id', '=', step.id).where('status', '=', 'in_progress').returningAll().executeTakeFirst()
+      if (!updated) continue // someone else closed it meanwhile
       const event = `thread.run.step.${status}` as const
       this.publish(run.id, { event, data: stepToWire(updated) } as StreamEvent)
       const details = step.step_details as { type: string; message_creation?: { message_id: string } }
@@ -279,7 +313,7 @@ export class RunEngine {
       this.publish(run.id, { event: 'thread.run.step.completed', data: stepToWire(updated) })
     }
     const queued = await this.transition(run, 'queued')
-    this.queue.enqueue(run.id)
+    await this.enqueue(run.id)
     return queued
   }
 
@@ -291,6 +325,7 @@ export class RunEngine {
     const cancelling = await this.transition(run, 'cancelling', { cancel_requested: true })
     const execution = this.active.get(runId)
     if (execution) execution.abort(new RunCancelled())
+    else if (run.status === 'in_progress' && this.sendCancel) await this.sendCancel(runId)
     else if (run.status === 'requires_action' || run.status === 'queued') {
       // Nothing executes it: finish the cancel here, but answer with `cancelling` as OpenAI does.
       setImmediate(() => void this.finishCancel(cancelling).catch((err) => this.services.log.error({ err, runId }, 'cancel failed')))
@@ -301,7 +336,12 @@ export class RunEngine {
   async finishCancel(run: RunRow): Promise<void> {
     await this.closeOpenSteps(run, 'cancelled')
     const current = (await getRunById(this.db, run.id)) ?? run
-    if (current.status === 'cancelling') await this.transition(current, 'cancelled')
+    if (current.status !== 'cancelling') return
+    try {
+      await this.transition(current, 'cancelled')
+    } catch (err) {
+      if (!(err instanceof ConcurrentChangeError)) throw err
+    }
   }
 
   /** Runs waiting for tool outputs past `expires_at` expire. */
@@ -318,17 +358,51 @@ export class RunEngine {
     }
   }
 
-  startExpiryTimer(intervalMs = 5_000): void {
-    this.expiryTimer = setInterval(() => void this.expireOverdue().catch((err) => this.services.log.error({ err }, 'expiry sweep failed')), intervalMs)
-    this.expiryTimer.unref()
+  /** Background duties of a process that executes runs. */
+  startBackgroundWork(intervalMs = 5_000): void {
+    const every = (ms: number, job: () => Promise<unknown>, name: string) => {
+      const timer = setInterval(() => void job().catch((err) => this.services.log.error({ err }, `${name} failed`)), ms)
+      timer.unref()
+      this.timers.push(timer)
+    }
+    every(intervalMs, () => this.expireOverdue(), 'expiry sweep')
+    if (this.leases) every(Math.max(50, this.leases.leaseMs / 2), () => this.reapExpiredLeases(), 'lease reaper')
+  }
+
+  /**
+   * Cluster mode: a run whose worker stopped renewing its lease (it died) ends cleanly as failed
+   * with `server_error` (or cancelled, if a cancel was pending); a queued run whose job was lost
+   * is enqueued again. Each is claimed by exactly one reaper.
+   */
+  async reapExpiredLeases(): Promise<void> {
+    if (!this.leases) return
+    for (const run of await this.leases.claimExpired()) {
+      if (this.active.has(run.id)) continue
+      try {
+        if (run.status === 'queued') {
+          await this.enqueue(run.id)
+        } else if (run.status === 'cancelling') {
+          await this.finishCancel(run)
+        } else {
+          const message = 'The run was interrupted: the worker executing it stopped responding.'
+          await this.closeOpenSteps(run, 'failed', { code: 'server_error', message })
+          await this.transition(run, 'failed', { last_error: JSON.stringify({ code: 'server_error', message }) })
+        }
+        await this.events.flush(run.id)
+        this.services.log.warn({ runId: run.id, status: run.status }, 'reaped run with expired lease')
+      } catch (err) {
+        if (!(err instanceof ConcurrentChangeError)) throw err
+      }
+    }
   }
 
   /** Runs left unfinished by a process that stopped: queued ones run again, others end cleanly. */
   async recover(): Promise<void> {
+    if (this.leases) return // cluster mode: the lease reaper does this, safely across processes
     for (const run of await unfinishedRuns(this.db)) {
       if (this.active.has(run.id)) continue
       if (run.status === 'queued') {
-        this.queue.enqueue(run.id)
+        await this.queue.enqueue(run.id)
       } else if (run.status === 'cancelling') {
         await this.finishCancel(run)
       } else {
@@ -345,14 +419,16 @@ export class RunEngine {
     const runs = await this.db.selectFrom('runs').select('id').where('thread_id', '=', threadId).execute()
     for (const { id } of runs) {
       this.active.get(id)?.abort(new ThreadDeleted())
-      this.bus.drop(id)
+      this.events.forget(id)
     }
   }
 
+  /** Stop taking runs, let running ones finish (bounded), then stop the rest. */
   async shutdown(timeoutMs = 10_000): Promise<void> {
-    clearInterval(this.expiryTimer)
+    for (const t of this.timers) clearInterval(t)
     await this.queue.drain(timeoutMs)
     for (const controller of this.active.values()) controller.abort(new ServerShuttingDown())
+    await this.events.flush()
   }
 }
 
@@ -362,6 +438,7 @@ export class RunCancelled extends Error {
   }
 }
 export class ThreadDeleted extends Error {}
+export class LeaseLost extends Error {}
 export class ServerShuttingDown extends Error {}
 export class ConcurrentChangeError extends ApiError {
   constructor(runId: string, status: string) {

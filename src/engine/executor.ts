@@ -7,7 +7,7 @@ import { insertStep, runStepRows, stepToWire } from '../store/repos/steps.ts'
 import type { MessageRow, RunRow, RunStepRow } from '../store/tables.ts'
 import { ProviderError, type ChatRequest, type ChatTool, type ChatToolChoice, type Provider, type Usage } from '../providers/types.ts'
 import { seconds } from './clock.ts'
-import { ConcurrentChangeError, RunCancelled, ThreadDeleted, ServerShuttingDown, type RunEngine } from './engine.ts'
+import { ConcurrentChangeError, LeaseLost, RunCancelled, ThreadDeleted, ServerShuttingDown, type RunEngine } from './engine.ts'
 import { buildPrompt } from './prompt.ts'
 import { countTokens } from './tokens.ts'
 
@@ -86,7 +86,8 @@ export class RunExecution {
   private async handleError(err: unknown): Promise<void> {
     const reason = this.signal.aborted ? this.signal.reason : err
     if (reason instanceof ThreadDeleted) return
-    if (reason instanceof ServerShuttingDown) return // recovery on next start ends it cleanly
+    if (reason instanceof LeaseLost) return // another worker owns the run now: write nothing
+    if (reason instanceof ServerShuttingDown) return // recovery (start-up or lease reaper) ends it cleanly
     const current = await getRunById(this.db, this.run.id)
     if (!current) return // the thread (and the run) were deleted
     if (reason instanceof RunCancelled || current.status === 'cancelling') {

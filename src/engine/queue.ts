@@ -3,7 +3,7 @@
  * Postgres can implement the same interface without the engine changing.
  */
 export interface RunQueue {
-  enqueue(runId: string): void
+  enqueue(runId: string): Promise<void>
   /** Stop taking new work and wait (bounded) for running work to finish. */
   drain(timeoutMs: number): Promise<void>
 }
@@ -15,7 +15,7 @@ export class InProcessQueue implements RunQueue {
 
   constructor(private readonly execute: (runId: string) => Promise<void>) {}
 
-  enqueue(runId: string): void {
+  async enqueue(runId: string): Promise<void> {
     if (this.stopped || this.pending.has(runId)) return
     this.pending.add(runId)
     const job = new Promise<void>((resolve) => setImmediate(resolve))

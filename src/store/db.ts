@@ -31,7 +31,7 @@ export interface DatabaseOptions {
 // int8 (seq columns) and numeric come back as strings from pg; keep them so, ids order by them in SQL.
 export async function openDatabase(options: DatabaseOptions, log: Logger): Promise<OpenedDatabase> {
   if (options.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10 })
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 20 })
     pool.on('error', (err) => log.error({ err }, 'postgres pool error'))
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
     await migrate(db, log)

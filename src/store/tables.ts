@@ -80,6 +80,7 @@ export interface RunTable {
   lease_expires_at: Date | null
   /** Set when a cancel is requested; the executor observes it. */
   cancel_requested: Generated<boolean>
+  event_seq: Generated<number>
 }
 
 export interface RunStepTable {
@@ -106,7 +107,7 @@ export interface RunEventTable {
   run_id: string
   seq: number
   event: string
-  data: Json<unknown>
+  data: string
   created_at: Generated<Date>
 }
 

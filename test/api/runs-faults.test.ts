@@ -145,7 +145,13 @@ describe('start-up recovery', () => {
     await db.updateTable('runs').set({ status: 'in_progress' }).where('id', '=', stuck.id).execute()
     const queuedRow = await t.server.engine.createRun('proj_a', b.id, { assistant_id: assistantId })
     t.upstream.enqueue({ text: 'recovered answer' })
-    await t.server.engine.recover()
+    if (t.server.engine.leases) {
+      // Cluster mode: the lease reaper recovers runs whose owner stopped renewing.
+      await db.updateTable('runs').set({ lease_expires_at: new Date(Date.now() - 1000) }).where('id', 'in', [stuck.id, queuedRow.id]).execute()
+      await t.server.engine.reapExpiredLeases()
+    } else {
+      await t.server.engine.recover()
+    }
     const failed = await t.client.beta.threads.runs.retrieve(stuck.id, { thread_id: a.id })
     expect(failed.status).toBe('failed')
     expect(failed.last_error).toMatchObject({ code: 'server_error' })

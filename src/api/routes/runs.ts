@@ -33,11 +33,11 @@ export function runRoutes(r: RouteTable, services: AppServices) {
     const body = await readBody(c, CreateThreadAndRun)
     const { thread, run } = await engine().createThreadAndRun(c.get('project'), body)
     if (body.stream) {
-      const response = sseResponse(engine().bus, run.id, 0)
-      engine().start(run, thread)
+      const response = sseResponse(engine().events, run.id, 0)
+      await engine().start(run, thread)
       return response
     }
-    engine().start(run, thread)
+    await engine().start(run, thread)
     return c.json(runToWire(run))
   })
 
@@ -48,11 +48,11 @@ export function runRoutes(r: RouteTable, services: AppServices) {
     const body = await readBody(c, CreateRun)
     const run = await engine().createRun(project, threadId, body)
     if (body.stream) {
-      const response = sseResponse(engine().bus, run.id, 0)
-      engine().start(run)
+      const response = sseResponse(engine().events, run.id, 0)
+      await engine().start(run)
       return response
     }
-    engine().start(run)
+    await engine().start(run)
     return c.json(runToWire(run))
   })
 
@@ -96,9 +96,9 @@ export function runRoutes(r: RouteTable, services: AppServices) {
     if (body.stream) {
       await getRunRow(db, project, threadId, runId)
       // Subscribe before submitting so the continuation's first event cannot be missed.
-      const from = engine().bus.head(runId)
+      const from = await engine().events.head(runId)
       await engine().submitToolOutputs(project, threadId, runId, body)
-      return sseResponse(engine().bus, runId, from)
+      return sseResponse(engine().events, runId, from)
     }
     return c.json(runToWire(await engine().submitToolOutputs(project, threadId, runId, body)))
   })
@@ -126,6 +126,6 @@ export function runRoutes(r: RouteTable, services: AppServices) {
     const raw = c.req.query('after') ?? c.req.header('last-event-id') ?? '0'
     const after = z.coerce.number().int().min(0).safeParse(raw)
     if (!after.success) throw invalidRequest(`Invalid 'after': expected a non-negative integer, got '${raw}'.`, 'after', 'invalid_value')
-    return sseResponse(engine().bus, run.id, after.data)
+    return sseResponse(engine().events, run.id, after.data)
   })
 }

@@ -79,7 +79,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       completed_at integer,
       lease_owner text,
       lease_expires_at timestamptz,
-      cancel_requested boolean not null default false
+      cancel_requested boolean not null default false,
+      -- Sequence number of the run's newest stream event (cluster mode assigns them here).
+      event_seq integer not null default 0
     );
     create index runs_thread_seq on runs (thread_id, seq);
     create index runs_status on runs (status) where status in ('queued', 'in_progress', 'requires_action', 'cancelling');
@@ -112,7 +114,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       run_id text not null references runs (id) on delete cascade,
       seq integer not null,
       event text not null,
-      data jsonb not null,
+      -- The encoded JSON exactly as streamed: replays must be byte-identical.
+      data text not null,
       created_at timestamptz not null default now(),
       primary key (run_id, seq)
     );
