@@ -48,6 +48,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     { databaseUrl: config.databaseUrl, dataDir: config.dataDir, pgliteSnapshot: opts.pgliteSnapshot },
     log,
   )
+  // Checked before anything else starts, so a refusal leaves nothing running behind it.
+  const open = roles.api && config.apiKeys.length === 0 && (await countStoredKeys(database.db)) === 0
+  if (open && !isLoopback(config.host)) {
+    await database.close()
+    throw new Error(`Refusing to listen on ${config.host} without API keys. Set THREADLINE_API_KEYS or run "threadline keys create".`)
+  }
   const services = new AppServices(config, log, database)
   const engine = new RunEngine(services, opts.clock ?? systemClock)
   services.engine = engine
@@ -80,11 +86,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   let url = ''
   let port = 0
   if (roles.api) {
-    const open = config.apiKeys.length === 0 && (await countStoredKeys(database.db)) === 0
-    if (open && !isLoopback(config.host)) {
-      await database.close()
-      throw new Error(`Refusing to listen on ${config.host} without API keys. Set THREADLINE_API_KEYS or run "threadline keys create".`)
-    }
     if (open) {
       log.warn('NO API KEYS CONFIGURED: the API is open to anyone who can reach this loopback address. Set THREADLINE_API_KEYS or run "threadline keys create" to require keys.')
     }

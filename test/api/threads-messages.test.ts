@@ -11,7 +11,7 @@ beforeAll(async () => {
 afterAll(async () => t?.close())
 
 const notFound = async (p: Promise<unknown>, message: string) => {
-  const err = await p.catch((e) => e)
+  const err: any = await p.catch((e: unknown) => e)
   expect(err).toBeInstanceOf(OpenAI.NotFoundError)
   expect(err.error).toEqual({ message, type: 'invalid_request_error', param: null, code: null })
 }
