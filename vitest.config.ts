@@ -16,7 +16,11 @@ export default defineConfig({
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       { extends: true, test: { name: 'pglite', include: ['test/api/**/*.test.ts'], env: { TEST_DB: 'pglite' } } },
       ...(withPostgres
-        ? [{ extends: true, test: { name: 'postgres', include: ['test/api/**/*.test.ts'], env: { TEST_DB: 'postgres' } } }]
+        ? [
+            { extends: true, test: { name: 'postgres', include: ['test/api/**/*.test.ts'], env: { TEST_DB: 'postgres' } } },
+            // Real child processes on the real Postgres: kill -9, reconnects, bursts.
+            { extends: true, test: { name: 'cluster', include: ['test/cluster/**/*.test.ts'], env: { TEST_DB: 'postgres' }, testTimeout: 60_000 } },
+          ]
         : []),
     ],
   },

@@ -183,8 +183,8 @@ export class RunEngine {
       if (!run) return
       if (run.status === 'cancelling') return void (await this.finishCancel(run))
       if (run.status !== 'queued') return
-      this.leases?.track(runId, () => controller.abort(new LeaseLost()))
       await new RunExecution(this, run, controller.signal).execute()
+      this.services.log.info({ runId, worker: this.leases?.workerId }, 'run execution finished')
     } catch (err) {
       this.services.log.error({ err, runId }, 'run execution crashed')
       await this.failUnexpectedly(runId, err).catch((e) => this.services.log.error({ err: e, runId }, 'could not fail run'))
@@ -218,6 +218,10 @@ export class RunEngine {
     if (!updated) {
       const current = await getRunById(this.db, run.id)
       throw new ConcurrentChangeError(run.id, current?.status ?? 'deleted')
+    }
+    if (to === 'in_progress' && this.leases) {
+      // Renew only once the claim is written: renewing earlier would find no lease and give up.
+      this.leases.track(run.id, () => this.active.get(run.id)?.abort(new LeaseLost()))
     }
     this.publish(run.id, { event: RUN_STATUS_EVENT[to], data: runToWire(updated) } as StreamEvent)
     if (isTerminal(to) || to === 'requires_action') this.publish(run.id, DONE)

@@ -1,0 +1,71 @@
+/** Threadline as real child processes (`threadline serve` / `threadline worker`) for cluster tests. */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port
+      srv.close(() => resolve(port))
+    })
+    srv.on('error', reject)
+  })
+}
+
+export interface Proc {
+  role: 'serve' | 'worker'
+  child: ChildProcess
+  url: string
+  /** Parsed JSON log lines written so far. */
+  logs: any[]
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+export async function startProcess(role: 'serve' | 'worker', env: Record<string, string>): Promise<Proc> {
+  const port = role === 'serve' ? await freePort() : 0
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', role], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', THREADLINE_PORT: String(port), THREADLINE_HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const logs: any[] = []
+  let buffer = ''
+  let stderr = ''
+  child.stderr!.on('data', (d) => (stderr += d))
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk) => {
+      buffer += chunk
+      let nl
+      while ((nl = buffer.indexOf('\n')) !== -1) {
+        const line = buffer.slice(0, nl)
+        buffer = buffer.slice(nl + 1)
+        try {
+          const entry = JSON.parse(line)
+          logs.push(entry)
+          if (entry.msg === 'threadline listening' || entry.msg === 'threadline worker ready') resolve()
+        } catch {
+          /* not a log line */
+        }
+      }
+    })
+    child.on('exit', (code) => reject(new Error(`${role} exited early (${code}): ${stderr.slice(-2000)}`)))
+  })
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${role} did not start: ${stderr.slice(-2000)}`)), 30_000).unref())
+  await Promise.race([ready, timeout])
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  return {
+    role,
+    child,
+    url: role === 'serve' ? `http://127.0.0.1:${port}/v1` : '',
+    logs,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
+      child.kill(signal)
+      return exited
+    },
+  }
+}
