@@ -45,9 +45,11 @@ export function createApp(services: AppServices, opts: { open: boolean }) {
   app.notFound((c) => {
     const allowed = routes.allowedMethods(c.req.path)
     if (allowed.length > 0) {
-      return errorResponse(
+      const res = errorResponse(
         new ApiError(405, `Method ${c.req.method} is not allowed for ${c.req.path}. Allowed: ${allowed.join(', ')}.`, 'invalid_request_error', null, 'method_not_allowed'),
       )
+      res.headers.set('allow', allowed.join(', '))
+      return res
     }
     return errorResponse(new ApiError(404, `Invalid URL (${c.req.method} ${c.req.path})`, 'invalid_request_error', null, null))
   })

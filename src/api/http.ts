@@ -1,7 +1,7 @@
 import type { Context, Hono } from 'hono'
 import type { z } from 'zod'
 import { ApiError, invalidRequest } from '../protocol/errors.ts'
-import { parseWith } from '../protocol/validation.ts'
+import { describeValue, paramPath, parseWith } from '../protocol/validation.ts'
 
 export type HonoEnv = { Variables: { project: string } }
 export type Ctx = Context<HonoEnv>
@@ -26,6 +26,43 @@ export class RouteTable {
 const JSON_PARSE_ERROR =
   "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"
 
+/** Deeper than any real request; bounds the work of walking, validating and storing a body. */
+const MAX_JSON_DEPTH = 64
+
+/**
+ * Problems JSON.parse accepts but the store cannot hold: NUL characters (Postgres text and jsonb
+ * reject them) and absurd nesting (Postgres' jsonb parser would hit its stack limit).
+ * Returns the offending param path, or null.
+ */
+function findUnstorable(value: unknown, path: PropertyKey[] = [], depth = 0): { path: PropertyKey[]; problem: 'nul' | 'depth' } | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? { path, problem: 'nul' } : null
+  if (value === null || typeof value !== 'object') return null
+  if (depth >= MAX_JSON_DEPTH) return { path, problem: 'depth' }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = findUnstorable(value[i], [...path, i], depth + 1)
+      if (found) return found
+    }
+    return null
+  }
+  for (const [k, v] of Object.entries(value)) {
+    if (k.includes('\u0000')) return { path: [...path, k], problem: 'nul' }
+    const found = findUnstorable(v, [...path, k], depth + 1)
+    if (found) return found
+  }
+  return null
+}
+
+function rejectUnstorable(value: unknown): void {
+  const found = findUnstorable(value)
+  if (!found) return
+  const param = paramPath(found.path) || null
+  if (found.problem === 'nul') {
+    throw invalidRequest(`Invalid '${param}': string contains a null character (\\u0000), which is not supported.`, param, 'invalid_value')
+  }
+  throw invalidRequest(`Invalid '${param}': JSON is nested too deeply. The maximum depth is ${MAX_JSON_DEPTH}.`, param, 'invalid_value')
+}
+
 /** Read and validate a JSON body. An empty body counts as `{}` (the SDK sends none for e.g. cancel). */
 export async function readBody<S extends z.ZodType>(c: Ctx, schema: S): Promise<z.output<S>> {
   const text = await c.req.text()
@@ -38,20 +75,28 @@ export async function readBody<S extends z.ZodType>(c: Ctx, schema: S): Promise<
     }
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw invalidRequest('Invalid type for body: expected an object.', null, 'invalid_type')
+    throw invalidRequest(`Invalid type for 'body': expected an object, but got ${describeValue(value)} instead.`, null, 'invalid_type')
   }
+  rejectUnstorable(value)
   return parseWith(schema, value)
+}
+
+function rejectNul(name: string, value: string): string {
+  if (value.includes('\u0000')) {
+    throw invalidRequest(`Invalid '${name}': string contains a null character (\\u0000), which is not supported.`, name, 'invalid_value')
+  }
+  return value
 }
 
 /** A path parameter of the matched route (always present when the route matched). */
 export function pathParam(c: Ctx, name: string): string {
-  return c.req.param(name) ?? ''
+  return rejectNul(name, c.req.param(name) ?? '')
 }
 
 /** Query params as a plain object; repeated keys like `include[]` are read separately. */
 export function queryObject(c: Ctx, omit: string[] = []): Record<string, string> {
   const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(c.req.query())) if (!omit.includes(k)) out[k] = v
+  for (const [k, v] of Object.entries(c.req.query())) if (!omit.includes(k)) out[k] = rejectNul(k, v)
   return out
 }
 
