@@ -20,17 +20,29 @@ export function sseResponse(events: EventLog, runId: string, afterSeq: number, k
     async start(controller) {
       let closed = false
       keepAlive = setInterval(() => {
-        if (!closed) controller.enqueue(encoder.encode(SSE_KEEPALIVE))
+        if (!closed && !stopped) controller.enqueue(encoder.encode(SSE_KEEPALIVE))
       }, keepAliveMs)
       keepAlive.unref()
+      // Frames published in the same tick (a burst of deltas) go out as one write.
+      let batch = ''
+      let scheduled = false
+      const flush = () => {
+        scheduled = false
+        if (stopped) return // the client went away
+        if (batch) controller.enqueue(encoder.encode(batch))
+        batch = ''
+        if (closed) {
+          stop()
+          controller.close()
+        }
+      }
       unsubscribe = await events.subscribe(runId, afterSeq, (e) => {
         if (closed) return
-        controller.enqueue(encoder.encode(sseFrame(e)))
-        if (e.event === 'done') {
-          closed = true
-          // Unsubscribe after the current delivery loop has finished.
-          queueMicrotask(stop)
-          controller.close()
+        batch += sseFrame(e)
+        if (e.event === 'done') closed = true
+        if (!scheduled) {
+          scheduled = true
+          setImmediate(flush)
         }
       })
       if (stopped) unsubscribe()

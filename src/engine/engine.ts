@@ -108,10 +108,11 @@ export class RunEngine {
       additional_instructions: body.additional_instructions ?? null,
     }
     this.checkToolChoice(settings)
-    const run = await this.db
-      .transaction()
-      .execute(async (trx) => {
-        await insertMessages(trx, (body.additional_messages ?? []).map((m) => newClientMessage(project, threadId, m)))
+    const extra = (body.additional_messages ?? []).map((m) => newClientMessage(project, threadId, m))
+    // A transaction only when there is more than one row to write (each round trip counts on PGlite).
+    const write = (work: (db: Db) => Promise<RunRow>) => (extra.length ? this.db.transaction().execute(work) : work(this.db))
+    const run = await write(async (trx) => {
+        await insertMessages(trx, extra)
         return trx
           .insertInto('runs')
           .values({

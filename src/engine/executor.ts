@@ -3,7 +3,7 @@ import type { Message, RunStep, ToolCall, FunctionToolCall } from '../protocol/o
 import type { StreamEvent } from '../protocol/events.ts'
 import { allThreadMessages, messageToWire } from '../store/repos/messages.ts'
 import { getRunById, type RunSettings } from '../store/repos/runs.ts'
-import { insertStep, runStepRows, stepToWire } from '../store/repos/steps.ts'
+import { runStepRows, stepToWire } from '../store/repos/steps.ts'
 import type { MessageRow, RunRow, RunStepRow } from '../store/tables.ts'
 import { ProviderError, type ChatRequest, type ChatTool, type ChatToolChoice, type Provider, type Usage } from '../providers/types.ts'
 import { seconds } from './clock.ts'
@@ -49,6 +49,8 @@ class RunLimitReached extends Error {
 export class RunExecution {
   private settings: StoredSettings
   private usage: Usage
+  /** Never started before (not a continuation after tool outputs). */
+  private freshRun: boolean
 
   constructor(
     private readonly engine: RunEngine,
@@ -57,6 +59,7 @@ export class RunExecution {
   ) {
     this.settings = run.settings as unknown as StoredSettings
     this.usage = this.settings.accumulated_usage ?? ZERO_USAGE
+    this.freshRun = run.started_at === null
   }
 
   private get db() {
@@ -249,7 +252,10 @@ export class RunExecution {
   }
 
   private async buildRequest(): Promise<ChatRequest> {
-    const [messages, steps] = await Promise.all([allThreadMessages(this.db, this.run.thread_id), runStepRows(this.db, this.run.id)])
+    // A run's first model call has no steps yet: skip that query on the way to the first token.
+    const firstCall = this.freshRun
+    this.freshRun = false
+    const [messages, steps] = await Promise.all([allThreadMessages(this.db, this.run.thread_id), firstCall ? [] : runStepRows(this.db, this.run.id)])
     const runMessages = new Map(messages.filter((m) => m.run_id === this.run.id).map((m) => [m.id, m]))
     const history = messages.filter((m) => m.run_id !== this.run.id && m.created_at <= this.run.created_at + 1e9)
     const runSteps = steps.map((step) => {
@@ -321,28 +327,30 @@ export class RunExecution {
 
   private async openMessage(): Promise<OpenMessage> {
     const now = this.now()
-    const messageId = newId('message')
-    const message = await this.db
-      .insertInto('messages')
-      .values({
-        id: messageId,
-        project_id: this.run.project_id,
-        thread_id: this.run.thread_id,
-        created_at: now,
-        role: 'assistant',
-        status: 'in_progress',
-        content: JSON.stringify([]),
-        attachments: JSON.stringify([]),
-        assistant_id: this.run.assistant_id,
-        run_id: this.run.id,
-        incomplete_details: JSON.stringify(null),
-        completed_at: null,
-        incomplete_at: null,
-        metadata: JSON.stringify({}),
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow()
-    const step = await this.insertStep('message_creation', { type: 'message_creation', message_creation: { message_id: messageId } })
+    const message: MessageRow = {
+      id: newId('message'),
+      project_id: this.run.project_id,
+      thread_id: this.run.thread_id,
+      seq: '',
+      created_at: now,
+      role: 'assistant',
+      status: 'in_progress',
+      content: [],
+      attachments: [],
+      assistant_id: this.run.assistant_id,
+      run_id: this.run.id,
+      incomplete_details: null,
+      completed_at: null,
+      incomplete_at: null,
+      metadata: {},
+    }
+    const step = this.newStepRow('message_creation', { type: 'message_creation', message_creation: { message_id: message.id } })
+    // Both rows in one statement: this sits between the first token and the client.
+    await this.db
+      .with('m', (db) => db.insertInto('messages').values(toInsert(message)).returning('id'))
+      .insertInto('run_steps')
+      .values(toInsert(step))
+      .execute()
     const stepWire = stepToWire(step)
     this.emit({ event: 'thread.run.step.created', data: stepWire })
     this.emit({ event: 'thread.run.step.in_progress', data: stepWire })
@@ -439,21 +447,32 @@ export class RunExecution {
     return step
   }
 
-  private insertStep(type: RunStep['type'], details: Record<string, unknown>): Promise<RunStepRow> {
-    return insertStep(this.db, {
+  private newStepRow(type: RunStep['type'], details: Record<string, unknown>): RunStepRow {
+    return {
       id: newId('step'),
       project_id: this.run.project_id,
       thread_id: this.run.thread_id,
       run_id: this.run.id,
       assistant_id: this.run.assistant_id,
+      seq: '',
       created_at: this.now(),
       type,
       status: 'in_progress',
-      step_details: JSON.stringify(details),
-      last_error: JSON.stringify(null),
-      usage: JSON.stringify(null),
-      metadata: JSON.stringify({}),
-    })
+      step_details: details,
+      last_error: null,
+      usage: null,
+      metadata: {},
+      expired_at: null,
+      cancelled_at: null,
+      failed_at: null,
+      completed_at: null,
+    }
+  }
+
+  private async insertStep(type: RunStep['type'], details: Record<string, unknown>): Promise<RunStepRow> {
+    const step = this.newStepRow(type, details)
+    await this.db.insertInto('run_steps').values(toInsert(step)).execute()
+    return step
   }
 
   private initialCallDelta(call: PendingCall) {
@@ -468,6 +487,14 @@ export class RunExecution {
       data: { id: step.id, object: 'thread.run.step.delta', delta: { step_details: { type: 'tool_calls', tool_calls: toolCalls as never } } },
     })
   }
+}
+
+/** A row built in memory → insert values: JSON columns serialised, the generated `seq` left out. */
+function toInsert<R extends { seq: string }>(row: R): any {
+  const { seq: _seq, ...rest } = row
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(rest)) out[k] = v !== null && typeof v === 'object' ? JSON.stringify(v) : v
+  return out
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

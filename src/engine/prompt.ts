@@ -19,7 +19,8 @@ export interface PromptInput {
 
 export interface Prompt {
   messages: ChatMessage[]
-  promptTokens: number
+  /** Counted only when a `max_prompt_tokens` budget applies. */
+  promptTokens: number | null
   /** The prompt still exceeds max_prompt_tokens after truncation. */
   overBudget: boolean
 }
@@ -81,18 +82,20 @@ export function buildPrompt(input: PromptInput): Prompt {
     history = history.slice(-input.truncation.last_messages)
   }
   const tail = runStepMessages(input)
+  if (!input.maxPromptTokens) {
+    // No budget to respect: skip tokenizing on the hot path.
+    return { messages: [...head, ...history, ...tail], promptTokens: null, overBudget: false }
+  }
   const fixed = [...head, ...tail].reduce((n, m) => n + tokensOf(m), 0)
   const historyTokens = history.map(tokensOf)
   let total = fixed + historyTokens.reduce((a, b) => a + b, 0)
-  if (input.maxPromptTokens) {
-    // Drop the oldest messages until the prompt fits; always keep the newest one.
-    let drop = 0
-    while (total > input.maxPromptTokens && drop < history.length - 1) total -= historyTokens[drop++]
-    history = history.slice(drop)
-  }
+  // Drop the oldest messages until the prompt fits; always keep the newest one.
+  let drop = 0
+  while (total > input.maxPromptTokens && drop < history.length - 1) total -= historyTokens[drop++]
+  history = history.slice(drop)
   return {
     messages: [...head, ...history, ...tail],
     promptTokens: total,
-    overBudget: input.maxPromptTokens !== null && total > input.maxPromptTokens,
+    overBudget: total > input.maxPromptTokens,
   }
 }

@@ -1,4 +1,4 @@
-import { EventSourceParserStream } from 'eventsource-parser/stream'
+import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import type { ProviderConfig } from '../config.ts'
 import { ProviderError, type ChatRequest, type FinishReason, type Provider, type StreamPart, type Usage } from './types.ts'
 
@@ -70,35 +70,49 @@ export class OpenAICompatibleProvider implements Provider {
       if (!response.ok) throw await httpError(response)
       if (!response.body) throw new ProviderError('bad_response', 'Upstream sent no body.')
 
-      const events = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream())
       const toolIndexes = new Set<number>()
       let finish: FinishReason | null = null
       let usage: Usage | null = null
       try {
-        for await (const event of events) {
-          arm()
-          if (event.data === '[DONE]') break
-          let chunk: ChatChunk
-          try {
-            chunk = JSON.parse(event.data) as ChatChunk
-          } catch {
-            throw new ProviderError('bad_response', 'Upstream sent malformed JSON in its stream.')
-          }
-          if (chunk.error) throw new ProviderError('server', `Upstream error: ${chunk.error.message ?? 'unknown'}`)
-          if (chunk.usage) usage = chunk.usage
-          const choice = chunk.choices?.[0]
-          if (!choice) continue
-          const delta = choice.delta
-          if (delta?.content) yield { type: 'text-delta', text: delta.content }
-          for (const call of delta?.tool_calls ?? []) {
-            const index = call.index ?? 0
-            if (!toolIndexes.has(index)) {
-              toolIndexes.add(index)
-              yield { type: 'tool-call-start', index, id: call.id ?? `call_${index}`, name: call.function?.name ?? '' }
+        // One network chunk often carries many tokens: their text goes out as one delta, so a
+        // fast upstream costs one event per chunk downstream, not one per token.
+        outer: for await (const events of sseBatches(response.body, arm)) {
+          let text = ''
+          const parts: StreamPart[] = []
+          for (const event of events) {
+            if (event.data === '[DONE]') {
+              if (text) yield { type: 'text-delta', text }
+              yield* parts
+              break outer
             }
-            if (call.function?.arguments) yield { type: 'tool-call-delta', index, arguments: call.function.arguments }
+            let chunk: ChatChunk
+            try {
+              chunk = JSON.parse(event.data) as ChatChunk
+            } catch {
+              throw new ProviderError('bad_response', 'Upstream sent malformed JSON in its stream.')
+            }
+            if (chunk.error) throw new ProviderError('server', `Upstream error: ${chunk.error.message ?? 'unknown'}`)
+            if (chunk.usage) usage = chunk.usage
+            const choice = chunk.choices?.[0]
+            if (!choice) continue
+            const delta = choice.delta
+            if (delta?.content) text += delta.content
+            for (const call of delta?.tool_calls ?? []) {
+              if (text) {
+                parts.push({ type: 'text-delta', text })
+                text = ''
+              }
+              const index = call.index ?? 0
+              if (!toolIndexes.has(index)) {
+                toolIndexes.add(index)
+                parts.push({ type: 'tool-call-start', index, id: call.id ?? `call_${index}`, name: call.function?.name ?? '' })
+              }
+              if (call.function?.arguments) parts.push({ type: 'tool-call-delta', index, arguments: call.function.arguments })
+            }
+            if (choice.finish_reason) finish = FINISH[choice.finish_reason] ?? 'other'
           }
-          if (choice.finish_reason) finish = FINISH[choice.finish_reason] ?? 'other'
+          if (text) parts.push({ type: 'text-delta', text })
+          yield* parts
         }
       } catch (err) {
         if (err instanceof ProviderError) throw err
@@ -117,6 +131,31 @@ export class OpenAICompatibleProvider implements Provider {
     if (signal.aborted) return signal.reason instanceof Error ? signal.reason : new Error('aborted')
     if (timedOut) return new ProviderError('timeout', `Upstream did not respond within ${this.idleTimeoutMs} ms.`)
     return new ProviderError('server', `Upstream connection failed: ${(err as Error)?.message ?? String(err)}`)
+  }
+}
+
+/**
+ * SSE events of a response body, one batch per network chunk. Reads the body directly and parses
+ * each chunk in one go (no web TransformStreams), so a burst of tokens costs one await.
+ */
+async function* sseBatches(body: ReadableStream<Uint8Array>, onChunk: () => void): AsyncGenerator<EventSourceMessage[]> {
+  const decoder = new TextDecoder()
+  let ready: EventSourceMessage[] = []
+  const parser = createParser({ onEvent: (e) => ready.push(e) })
+  const reader = body.getReader()
+  try {
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) break
+      onChunk()
+      parser.feed(decoder.decode(value, { stream: true }))
+      if (ready.length === 0) continue
+      const batch = ready
+      ready = []
+      yield batch
+    }
+  } finally {
+    reader.releaseLock()
   }
 }
 

@@ -103,7 +103,7 @@ describe('upstream faults', () => {
     for await (const e of stream) {
       assertValidEvent(e)
       events.push(e)
-      if (e.event === 'thread.message.delta' && events.filter((x) => x.event === 'thread.message.delta').length === 2) {
+      if (e.event === 'thread.message.delta' && events.filter((x) => x.event === 'thread.message.delta').length === 1) {
         const run = await t.client.beta.threads.runs.cancel(stream.currentRun()!.id, { thread_id: thread.id })
         expect(run.status).toBe('cancelling')
       }

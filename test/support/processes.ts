@@ -17,7 +17,7 @@ export async function freePort(): Promise<number> {
 }
 
 export interface Proc {
-  role: 'serve' | 'worker'
+  role: 'serve' | 'worker' | 'start'
   child: ChildProcess
   url: string
   /** Parsed JSON log lines written so far. */
@@ -25,8 +25,8 @@ export interface Proc {
   stop(signal?: NodeJS.Signals): Promise<number | null>
 }
 
-export async function startProcess(role: 'serve' | 'worker', env: Record<string, string>): Promise<Proc> {
-  const port = role === 'serve' ? await freePort() : 0
+export async function startProcess(role: 'serve' | 'worker' | 'start', env: Record<string, string>): Promise<Proc> {
+  const port = role === 'worker' ? 0 : await freePort()
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', role], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', THREADLINE_PORT: String(port), THREADLINE_HOST: '127.0.0.1', ...env },
@@ -54,13 +54,25 @@ export async function startProcess(role: 'serve' | 'worker', env: Record<string,
     })
     child.on('exit', (code) => reject(new Error(`${role} exited early (${code}): ${stderr.slice(-2000)}`)))
   })
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${role} did not start: ${stderr.slice(-2000)}`)), 30_000).unref())
-  await Promise.race([ready, timeout])
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${role} did not start: ${stderr.slice(-2000)}`)), 60_000).unref())
+  // API processes answer /health when ready (whatever their log level); workers say so in their log.
+  const healthy = async () => {
+    for (;;) {
+      try {
+        if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return
+      } catch {
+        /* not listening yet */
+      }
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+  await Promise.race([role === 'worker' ? ready : Promise.race([ready, healthy()]), timeout])
+  ready.catch(() => {})
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   return {
     role,
     child,
-    url: role === 'serve' ? `http://127.0.0.1:${port}/v1` : '',
+    url: role === 'worker' ? '' : `http://127.0.0.1:${port}/v1`,
     logs,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode

@@ -40,4 +40,17 @@ export async function readSse(response: Response): Promise<SseEvent[]> {
   return out
 }
 
-export const names = (events: { event: string }[]) => events.map((e) => e.event)
+/**
+ * Event names in order, with each run of consecutive `thread.message.delta` shown once: how many
+ * deltas a text arrives in depends on network chunking (Threadline merges tokens that arrive
+ * together), so tests assert the sequence and the concatenated text, not the delta count.
+ */
+export const names = (events: { event: string }[]) =>
+  events.map((e) => e.event).filter((name, i, all) => !(name === 'thread.message.delta' && all[i - 1] === 'thread.message.delta'))
+
+/** The text of a message's deltas, concatenated. */
+export const deltaText = (events: { event: string; data: any }[]) =>
+  events
+    .filter((e) => e.event === 'thread.message.delta')
+    .map((e) => e.data.delta.content?.find((c: any) => c.type === 'text')?.text?.value ?? '')
+    .join('')
