@@ -38,6 +38,8 @@ export async function listPage<Row extends { id: string }, Out extends { id: str
   scope: Record<string, string>,
   q: ListQuery,
   toWire: (row: Row) => Out,
+  /** Runs when the page is empty, before cursors are checked: e.g. "does the parent thread exist?" */
+  whenEmpty?: () => Promise<unknown>,
 ): Promise<ListPage<Out>> {
   const scoped = <Q extends { where: (...args: any[]) => Q }>(qb: Q): Q => {
     for (const [col, val] of Object.entries(scope)) qb = qb.where(sql.ref(col), '=', val)
@@ -55,6 +57,7 @@ export async function listPage<Row extends { id: string }, Out extends { id: str
   const rows = (await qb.orderBy('seq', dir).limit(q.limit + 1).execute()) as unknown as Row[]
   // An unknown cursor compares with NULL and matches nothing; only then is it worth a look.
   if (rows.length === 0) {
+    await whenEmpty?.()
     for (const param of ['after', 'before'] as const) {
       const id = q[param]
       if (id && !(await cursorSeq(id).executeTakeFirst())) {

@@ -3,7 +3,6 @@ import { invalidRequest } from '../../protocol/errors.ts'
 import { CreateMessage, CreateThread, ModifyMessage, ModifyThread } from '../../protocol/schemas.ts'
 import * as threads from '../../store/repos/threads.ts'
 import * as messages from '../../store/repos/messages.ts'
-import { findActiveRun } from '../../store/repos/runs.ts'
 import { parseListQuery } from '../../store/pagination.ts'
 import { z } from 'zod'
 import { pathParam, queryObject, readBody, type Ctx, type RouteTable } from '../http.ts'
@@ -36,18 +35,17 @@ export function threadRoutes(r: RouteTable, services: AppServices) {
     const project = c.get('project')
     const threadId = threadIdParam(c)
     const body = await readBody(c, CreateMessage)
-    await threads.getThreadRow(db, project, threadId)
-    const active = await findActiveRun(db, threadId)
-    if (active) throw invalidRequest(`Can't add messages to ${threadId} while a run ${active.id} is active.`)
+    const { activeRunId } = await threads.getThreadForNewMessage(db, project, threadId)
+    if (activeRunId) throw invalidRequest(`Can't add messages to ${threadId} while a run ${activeRunId} is active.`)
     const [row] = await messages.insertMessages(db, [messages.newClientMessage(project, threadId, body)])
     await services.afterMessagesAdded(project, threadId, [row])
     return c.json(messages.messageToWire(row))
   })
   r.on('GET', '/v1/threads/:thread_id/messages', async (c) => {
+    const project = c.get('project')
     const threadId = threadIdParam(c)
-    await threads.getThreadRow(db, c.get('project'), threadId)
     const q = parseListQuery(queryObject(c), { run_id: z.string().optional() })
-    return c.json(await messages.listMessages(db, threadId, q))
+    return c.json(await messages.listMessages(db, project, threadId, q, () => threads.getThreadRow(db, project, threadId)))
   })
   r.on('GET', '/v1/threads/:thread_id/messages/:message_id', async (c) => {
     const row = await messages.getMessageRow(db, c.get('project'), threadIdParam(c), pathParam(c, 'message_id'))

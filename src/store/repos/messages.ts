@@ -108,10 +108,20 @@ export async function deleteMessage(db: Db, project: string, threadId: string, i
   return { id, object: 'thread.message.deleted' as const, deleted: true as const }
 }
 
-export function listMessages(db: Db, threadId: string, q: ListQuery & { run_id?: string }) {
-  const scope: Record<string, string> = { thread_id: threadId }
+/**
+ * One query on the hot path: messages carry their project, so the thread's existence only needs
+ * checking when the page comes back empty (`ensureThread` throws the 404).
+ */
+export function listMessages(
+  db: Db,
+  project: string,
+  threadId: string,
+  q: ListQuery & { run_id?: string },
+  ensureThread: () => Promise<unknown>,
+) {
+  const scope: Record<string, string> = { thread_id: threadId, project_id: project }
   if (q.run_id) scope.run_id = q.run_id
-  return listPage(db, 'messages', scope, q, messageToWire)
+  return listPage(db, 'messages', scope, q, messageToWire, ensureThread)
 }
 
 /** The whole thread in order, for building a prompt. */

@@ -4,6 +4,7 @@ import type { ToolResources } from '../../protocol/schemas.ts'
 import { newId, nowSeconds } from '../../protocol/ids.ts'
 import type { Db } from '../db.ts'
 import type { ThreadRow } from '../tables.ts'
+import { ACTIVE_RUN_STATUSES } from './runs.ts'
 
 export function threadToWire(row: ThreadRow): Thread {
   return {
@@ -42,6 +43,28 @@ export async function getThreadRow(db: Db, project: string, id: string): Promise
     .executeTakeFirst()
   if (!row) throw notFound('thread', id)
   return row
+}
+
+/** The thread (404 if absent) and the id of its active run, if any: one query before adding a message. */
+export async function getThreadForNewMessage(db: Db, project: string, id: string): Promise<{ thread: ThreadRow; activeRunId: string | null }> {
+  const row = await db
+    .selectFrom('threads')
+    .selectAll('threads')
+    .select((eb) =>
+      eb
+        .selectFrom('runs')
+        .select('runs.id')
+        .whereRef('runs.thread_id', '=', 'threads.id')
+        .where('runs.status', 'in', ACTIVE_RUN_STATUSES)
+        .limit(1)
+        .as('active_run_id'),
+    )
+    .where('threads.id', '=', id)
+    .where('threads.project_id', '=', project)
+    .executeTakeFirst()
+  if (!row) throw notFound('thread', id)
+  const { active_run_id, ...thread } = row
+  return { thread, activeRunId: active_run_id ?? null }
 }
 
 export async function modifyThread(
