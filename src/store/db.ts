@@ -32,7 +32,9 @@ export interface DatabaseOptions {
 export async function openDatabase(options: DatabaseOptions, log: Logger): Promise<OpenedDatabase> {
   if (options.databaseUrl) {
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 20 })
+    // An idle client's error (e.g. Postgres restarted) must not crash the process.
     pool.on('error', (err) => log.error({ err }, 'postgres pool error'))
+    pool.on('connect', (client) => client.on('error', (err) => log.warn({ err }, 'postgres client error')))
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
     await migrate(db, log)
     return { db, kind: 'postgres', pgPool: pool, pglite: null, close: () => db.destroy() }
