@@ -29,13 +29,24 @@ const JSON_PARSE_ERROR =
 /** Deeper than any real request; bounds the work of walking, validating and storing a body. */
 const MAX_JSON_DEPTH = 64
 
+type Unstorable = 'nul' | 'surrogate' | 'depth'
+
+function stringProblem(s: string): Unstorable | null {
+  if (s.includes('\u0000')) return 'nul'
+  if (!s.isWellFormed()) return 'surrogate'
+  return null
+}
+
 /**
  * Problems JSON.parse accepts but the store cannot hold: NUL characters (Postgres text and jsonb
- * reject them) and absurd nesting (Postgres' jsonb parser would hit its stack limit).
+ * reject them), unpaired surrogates like "\ud800" (jsonb rejects them) and absurd nesting.
  * Returns the offending param path, or null.
  */
-function findUnstorable(value: unknown, path: PropertyKey[] = [], depth = 0): { path: PropertyKey[]; problem: 'nul' | 'depth' } | null {
-  if (typeof value === 'string') return value.includes('\u0000') ? { path, problem: 'nul' } : null
+function findUnstorable(value: unknown, path: PropertyKey[] = [], depth = 0): { path: PropertyKey[]; problem: Unstorable } | null {
+  if (typeof value === 'string') {
+    const problem = stringProblem(value)
+    return problem ? { path, problem } : null
+  }
   if (value === null || typeof value !== 'object') return null
   if (depth >= MAX_JSON_DEPTH) return { path, problem: 'depth' }
   if (Array.isArray(value)) {
@@ -46,7 +57,8 @@ function findUnstorable(value: unknown, path: PropertyKey[] = [], depth = 0): { 
     return null
   }
   for (const [k, v] of Object.entries(value)) {
-    if (k.includes('\u0000')) return { path: [...path, k], problem: 'nul' }
+    const problem = stringProblem(k)
+    if (problem) return { path: [...path, k], problem }
     const found = findUnstorable(v, [...path, k], depth + 1)
     if (found) return found
   }
@@ -59,6 +71,9 @@ function rejectUnstorable(value: unknown): void {
   const param = paramPath(found.path) || null
   if (found.problem === 'nul') {
     throw invalidRequest(`Invalid '${param}': string contains a null character (\\u0000), which is not supported.`, param, 'invalid_value')
+  }
+  if (found.problem === 'surrogate') {
+    throw invalidRequest(`Invalid '${param}': string contains an unpaired UTF-16 surrogate, which is not valid Unicode.`, param, 'invalid_value')
   }
   throw invalidRequest(`Invalid '${param}': JSON is nested too deeply. The maximum depth is ${MAX_JSON_DEPTH}.`, param, 'invalid_value')
 }

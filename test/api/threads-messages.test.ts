@@ -118,6 +118,15 @@ describe('messages', () => {
     expect(await t.client.beta.threads.messages.retrieve(m.id, { thread_id: thread.id })).toEqual(m)
   })
 
+  it('keeps any Unicode text exactly, in content and metadata', async () => {
+    const thread = await t.client.beta.threads.create()
+    const text = 'naïve café — 日本語 😀 \u200b "quotes" \\ backslash\nnew line'
+    const m = await t.client.beta.threads.messages.create(thread.id, { role: 'user', content: text, metadata: { 'ключ 🔑': text.slice(0, 40) } })
+    const back = await t.client.beta.threads.messages.retrieve(m.id, { thread_id: thread.id })
+    expect((back.content[0] as any).text.value).toBe(text)
+    expect(back.metadata).toEqual({ 'ключ 🔑': text.slice(0, 40) })
+  })
+
   it('stores arrays of text, image_file and image_url parts', async () => {
     const thread = await t.client.beta.threads.create()
     const m = await t.client.beta.threads.messages.create(thread.id, {
