@@ -13,7 +13,8 @@ export class RouteTable {
   constructor(readonly app: Hono<HonoEnv>) {}
 
   on(method: 'GET' | 'POST' | 'DELETE', path: string, handler: (c: Ctx) => Promise<Response> | Response) {
-    const pattern = new RegExp('^' + path.replace(/:[A-Za-z_]+/g, '[^/]+') + '/?$')
+    // Exact shape only: a trailing slash does not match the route, so it is a 404, not a 405.
+    const pattern = new RegExp('^' + path.replace(/:[A-Za-z_]+/g, '[^/]+') + '$')
     this.routes.push({ method, pattern })
     this.app.on(method, path, handler)
   }

@@ -119,6 +119,9 @@ const CASES: Case[] = [
   // Routing
   { name: 'an unknown route', path: '/nothing-here', status: 404, param: null, code: null, message: 'Invalid URL (GET /v1/nothing-here)' },
   { name: 'an unknown nested route', method: 'POST', path: () => `/threads/${threadId}/messages/${messageId}/reactions`, body: {}, status: 404 },
+  { name: 'a trailing slash', path: '/assistants/', status: 404, param: null, code: null, message: 'Invalid URL (GET /v1/assistants/)' },
+  { name: 'a trailing slash on a nested route', method: 'POST', path: () => `/threads/${threadId}/messages/`, body: { role: 'user', content: 'x' }, status: 404 },
+  { name: 'an empty id segment', path: '/threads//messages', status: 404 },
   { name: 'PUT on assistants', method: 'PUT', path: '/assistants', body: {}, status: 405, code: 'method_not_allowed' },
   { name: 'DELETE on the message list', method: 'DELETE', path: () => `/threads/${threadId}/messages`, status: 405, code: 'method_not_allowed' },
   { name: 'PATCH on a thread', method: 'PATCH', path: () => `/threads/${threadId}`, body: {}, status: 405, code: 'method_not_allowed' },
