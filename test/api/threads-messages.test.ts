@@ -198,6 +198,24 @@ describe('messages', () => {
     expect((await t.client.beta.threads.messages.retrieve(m.id, { thread_id: a.id })).id).toBe(m.id)
   })
 
+  it('messages racing a thread delete get 200 or 404, never a 5xx', async () => {
+    for (let round = 0; round < 5; round++) {
+      const thread = await t.client.beta.threads.create()
+      const post = () =>
+        fetch(`${t.baseURL}/threads/${thread.id}/messages`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ role: 'user', content: 'racing' }),
+        })
+      const del = () => fetch(`${t.baseURL}/threads/${thread.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${t.apiKey}` } })
+      const responses = await Promise.all([...Array.from({ length: 10 }, post), del(), ...Array.from({ length: 10 }, post)])
+      const statuses = responses.map((r) => r.status)
+      expect(statuses.every((s) => s === 200 || s === 404), statuses.join()).toBe(true)
+      const leftovers = await t.server.services.db.selectFrom('messages').select('id').where('thread_id', '=', thread.id).execute()
+      expect(leftovers).toEqual([])
+    }
+  })
+
   it('messages to an unknown thread are a 404', async () => {
     await notFound(t.client.beta.threads.messages.create('thread_nope', { role: 'user', content: 'x' }), "No thread found with id 'thread_nope'.")
   })

@@ -37,7 +37,7 @@ export function threadRoutes(r: RouteTable, services: AppServices) {
     const body = await readBody(c, CreateMessage)
     const { activeRunId } = await threads.getThreadForNewMessage(db, project, threadId)
     if (activeRunId) throw invalidRequest(`Can't add messages to ${threadId} while a run ${activeRunId} is active.`)
-    const [row] = await messages.insertMessages(db, [messages.newClientMessage(project, threadId, body)])
+    const row = await messages.insertClientMessage(db, project, threadId, body)
     await services.afterMessagesAdded(project, threadId, [row])
     return c.json(messages.messageToWire(row))
   })

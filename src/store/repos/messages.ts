@@ -61,6 +61,20 @@ export async function insertMessages(db: Db, values: ReturnType<typeof newClient
   return db.insertInto('messages').values(values).returningAll().execute()
 }
 
+/**
+ * Insert one client message. If the thread was deleted after the caller checked it, the foreign
+ * key refuses the row (23503): answer as if the thread were absent, as a later request would.
+ */
+export async function insertClientMessage(db: Db, project: string, threadId: string, input: CreateMessage): Promise<MessageRow> {
+  try {
+    const [row] = await insertMessages(db, [newClientMessage(project, threadId, input)])
+    return row
+  } catch (err) {
+    if ((err as { code?: unknown }).code === '23503') throw notFound('thread', threadId)
+    throw err
+  }
+}
+
 export async function getMessageRow(db: Db, project: string, threadId: string, id: string): Promise<MessageRow> {
   const row = await db
     .selectFrom('messages')
