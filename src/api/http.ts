@@ -30,7 +30,7 @@ const JSON_PARSE_ERROR =
 /** Deeper than any real request; bounds the work of walking, validating and storing a body. */
 const MAX_JSON_DEPTH = 64
 
-type Unstorable = 'nul' | 'surrogate' | 'depth'
+type Unstorable = 'nul' | 'surrogate' | 'depth' | 'proto'
 
 function stringProblem(s: string): Unstorable | null {
   if (s.includes('\u0000')) return 'nul'
@@ -40,7 +40,8 @@ function stringProblem(s: string): Unstorable | null {
 
 /**
  * Problems JSON.parse accepts but the store cannot hold: NUL characters (Postgres text and jsonb
- * reject them), unpaired surrogates like "\ud800" (jsonb rejects them) and absurd nesting.
+ * reject them), unpaired surrogates like "\ud800" (jsonb rejects them), "__proto__" keys and
+ * absurd nesting.
  * Returns the offending param path, or null.
  */
 function findUnstorable(value: unknown, path: PropertyKey[] = [], depth = 0): { path: PropertyKey[]; problem: Unstorable } | null {
@@ -58,7 +59,9 @@ function findUnstorable(value: unknown, path: PropertyKey[] = [], depth = 0): { 
     return null
   }
   for (const [k, v] of Object.entries(value)) {
-    const problem = stringProblem(k)
+    // JSON.parse keeps "__proto__" as a plain key, but copying it into a new object (as validation
+    // does) sets the prototype instead: the value would vanish silently, so refuse it.
+    const problem = k === '__proto__' ? 'proto' : stringProblem(k)
     if (problem) return { path: [...path, k], problem }
     const found = findUnstorable(v, [...path, k], depth + 1)
     if (found) return found
@@ -72,6 +75,9 @@ function rejectUnstorable(value: unknown): void {
   const param = paramPath(found.path) || null
   if (found.problem === 'nul') {
     throw invalidRequest(`Invalid '${param}': string contains a null character (\\u0000), which is not supported.`, param, 'invalid_value')
+  }
+  if (found.problem === 'proto') {
+    throw invalidRequest(`Invalid '${param}': '__proto__' is not supported as a property name.`, param, 'invalid_value')
   }
   if (found.problem === 'surrogate') {
     throw invalidRequest(`Invalid '${param}': string contains an unpaired UTF-16 surrogate, which is not valid Unicode.`, param, 'invalid_value')

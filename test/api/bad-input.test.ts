@@ -48,6 +48,7 @@ const CASES: Case[] = [
   { name: 'an unpaired surrogate in metadata', method: 'POST', path: '/threads', body: '{"metadata":{"k":"a\\ud800b"}}', status: 400, param: 'metadata.k', code: 'invalid_value' },
   { name: 'an unpaired surrogate in content', method: 'POST', path: () => `/threads/${threadId}/messages`, body: { role: 'user', content: [{ type: 'text', text: 'x\udc00' }] }, status: 400, param: 'content[0].text', code: 'invalid_value' },
   { name: 'a surrogate pair (emoji) is fine', method: 'POST', path: '/assistants/asst_unknown', body: { name: 'ok \ud83d\ude00' }, status: 404 },
+  { name: 'a __proto__ metadata key', method: 'POST', path: '/threads', body: '{"metadata":{"__proto__":{"polluted":"yes"}}}', status: 400, param: 'metadata.__proto__', code: 'invalid_value' },
   { name: 'absurdly nested JSON', method: 'POST', path: '/assistants', body: { model: 'gpt-4o', tools: [{ type: 'function', function: { name: 'f', parameters: nested(500) } }] }, status: 400, code: 'invalid_value' },
 
   // Unknown fields
