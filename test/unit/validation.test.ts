@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { describe, expect, it } from 'vitest'
 import { ApiError } from '../../src/protocol/errors.ts'
-import { CreateAssistant, CreateMessage, CreateThread, Metadata, ModifyAssistant } from '../../src/protocol/schemas.ts'
+import { CreateAssistant, CreateMessage, CreateThread, Metadata, ModifyAssistant, ModifyMessage, ModifyThread } from '../../src/protocol/schemas.ts'
 import { describeSchema, describeValue, paramPath, parseWith, quotedList } from '../../src/protocol/validation.ts'
 import { ListQuery, parseListQuery } from '../../src/store/pagination.ts'
 
@@ -67,6 +67,13 @@ describe('zod issues → OpenAI errors', () => {
       param: 'tools[0].extra',
       code: 'unknown_parameter',
     })
+  })
+
+  it('modify schemas are strict too', () => {
+    expect(errorOf(ModifyAssistant, { foo: 1 }).message).toBe('Unrecognized request argument supplied: foo')
+    expect(errorOf(ModifyAssistant, { tools: [{ type: 'function', function: { name: 'f', parameter: {} } }] }).param).toBe('tools[0].function.parameter')
+    expect(errorOf(ModifyThread, { messages: [] }).message).toBe('Unrecognized request argument supplied: messages')
+    expect(errorOf(ModifyMessage, { content: 'x' }).message).toBe('Unrecognized request argument supplied: content')
   })
 
   it('a missing required parameter wins over an unknown one; an unknown one over a bad type', () => {
