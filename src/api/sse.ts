@@ -23,7 +23,9 @@ export function sseResponse(events: EventLog, runId: string, afterSeq: number, k
         if (!closed && !stopped) controller.enqueue(encoder.encode(SSE_KEEPALIVE))
       }, keepAliveMs)
       keepAlive.unref()
-      // Frames published in the same tick (a burst of deltas) go out as one write.
+      // Frames published together (e.g. step.created … message.in_progress) go out as one write,
+      // at the next microtask: batching on a later macrotask would hold the first token back
+      // while a burst from the upstream is still being parsed.
       let batch = ''
       let scheduled = false
       const flush = () => {
@@ -42,7 +44,7 @@ export function sseResponse(events: EventLog, runId: string, afterSeq: number, k
         if (e.event === 'done') closed = true
         if (!scheduled) {
           scheduled = true
-          setImmediate(flush)
+          queueMicrotask(flush)
         }
       })
       if (stopped) unsubscribe()

@@ -41,6 +41,8 @@ export class RunEngine {
   private sendCancel: ((runId: string) => Promise<void>) | null = null
   /** Executions in this process, by run id: their abort controllers. */
   private readonly active = new Map<string, AbortController>()
+  /** Runs created by this process and not yet executed: their rows, as inserted. */
+  private readonly justCreated = new Map<string, RunRow>()
   private timers: NodeJS.Timeout[] = []
 
   constructor(
@@ -89,8 +91,7 @@ export class RunEngine {
   // ---- creating runs -------------------------------------------------------------------------
 
   async createRun(project: string, threadId: string, body: CreateRun, thread?: ThreadRow): Promise<RunRow> {
-    thread ??= await getThreadRow(this.db, project, threadId)
-    const assistant = await getAssistantRow(this.db, project, body.assistant_id)
+    const [, assistant] = await Promise.all([thread ?? getThreadRow(this.db, project, threadId), getAssistantRow(this.db, project, body.assistant_id)])
     const now = seconds(this.clock)
     const settings: RunSettings = {
       model: body.model ?? assistant.model,
@@ -156,6 +157,8 @@ export class RunEngine {
     const wire = runToWire(run)
     this.publish(run.id, { event: 'thread.run.created', data: wire })
     this.publish(run.id, { event: 'thread.run.queued', data: wire })
+    // Executed in this process (embedded mode), the run needs no re-read before it starts.
+    if (!this.leases) this.justCreated.set(run.id, run)
     await this.enqueue(run.id)
   }
 
@@ -180,7 +183,9 @@ export class RunEngine {
     const controller = new AbortController()
     this.active.set(runId, controller)
     try {
-      const run = await getRunById(this.db, runId)
+      const cached = this.justCreated.get(runId)
+      this.justCreated.delete(runId)
+      const run = cached ?? (await getRunById(this.db, runId))
       if (!run) return
       if (run.status === 'cancelling') return void (await this.finishCancel(run))
       if (run.status !== 'queued') return

@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 
 export type Script =
-  | { text: string; chunks?: number; finishReason?: string; usage?: Usage | null; delayMs?: number; hangAfterChunks?: number }
+  | { text: string; chunks?: number; finishReason?: string; usage?: Usage | null; delayMs?: number; hangAfterChunks?: number; flushFirst?: boolean }
   | { toolCalls: { name: string; arguments: string; id?: string }[]; text?: string; usage?: Usage | null }
   | { status: number; message?: string }
   | { garbage: true }
@@ -112,6 +112,8 @@ export class FakeUpstream {
       if (script.delayMs) await new Promise((r) => setTimeout(r, script.delayMs))
       if (res.destroyed) return
       send({ content: piece })
+      // Let the first token leave on its own, as a real model's does, before the burst.
+      if (i === 0 && script.flushFirst) await new Promise((r) => setTimeout(r, 1))
     }
     send({}, script.finishReason ?? 'stop')
     this.finish(res, id, body, script.usage)

@@ -66,7 +66,12 @@ export async function startProcess(role: 'serve' | 'worker' | 'start', env: Reco
       await new Promise((r) => setTimeout(r, 100))
     }
   }
-  await Promise.race([role === 'worker' ? ready : Promise.race([ready, healthy()]), timeout])
+  try {
+    await Promise.race([role === 'worker' ? ready : Promise.race([ready, healthy()]), timeout])
+  } catch (err) {
+    child.kill('SIGKILL') // never leave a half-started process behind
+    throw err
+  }
   ready.catch(() => {})
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   return {
