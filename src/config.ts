@@ -92,7 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     apiKeys: [...(file.apiKeys ?? []), ...parseApiKeys(env.THREADLINE_API_KEYS)],
     providers,
     defaultProvider: env.THREADLINE_DEFAULT_PROVIDER ?? file.defaultProvider ?? providers[0]?.name ?? null,
-    runExpirySeconds: file.runExpirySeconds ?? 600,
+    runExpirySeconds: numberEnv(env.THREADLINE_RUN_EXPIRY_SECONDS) ?? file.runExpirySeconds ?? 600,
     upstreamRetries: numberEnv(env.THREADLINE_UPSTREAM_RETRIES) ?? file.upstreamRetries ?? 2,
     upstreamBackoffMs: numberEnv(env.THREADLINE_UPSTREAM_BACKOFF_MS) ?? 250,
     upstreamTimeoutMs: numberEnv(env.THREADLINE_UPSTREAM_TIMEOUT_MS) ?? 120_000,

@@ -101,7 +101,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }
   if (roles.worker) {
     await engine.recover()
-    engine.startBackgroundWork()
+    // Sweep often enough that a run expires close to its `expires_at`.
+    engine.startBackgroundWork(Math.min(5_000, (config.runExpirySeconds * 1000) / 4))
   }
   log.info({ url: url || undefined, roles, database: database.kind, startupMs: Date.now() - started }, roles.api ? 'threadline listening' : 'threadline worker ready')
 

@@ -30,6 +30,8 @@ beforeAll(async () => {
     THREADLINE_LEASE_MS: '2000',
     THREADLINE_LOG_LEVEL: 'info',
     THREADLINE_UPSTREAM_BACKOFF_MS: '5',
+    // Runs waiting for tool outputs expire after 3 s here (600 s by default).
+    THREADLINE_RUN_EXPIRY_SECONDS: '3',
   }
   // The first process migrates; the others start in parallel.
   apis.push(await startProcess('serve', env))
@@ -148,6 +150,42 @@ describe('cluster: 2 API + 2 worker processes on one Postgres', () => {
     expect(names(all).at(-2)).toBe('thread.run.completed')
     const text = all.filter((e) => e.event === 'thread.message.delta').map((e) => e.data.delta.content[0].text.value).join('')
     expect(text).toBe('one two three four five six seven eight')
+  })
+
+  it('tool outputs submitted through the other API process continue the run on a worker, streamed there', async () => {
+    const thread = await newThread('weather?')
+    const tools = [{ type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object', properties: {} } } }]
+    upstream.enqueue({ toolCalls: [{ name: 'get_weather', arguments: '{}', id: 'call_x1' }] }, { text: 'Sunny.' })
+    const first = await readSse(
+      await fetch(`${apis[0].url}/threads/${thread.id}/runs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ assistant_id: assistantId, stream: true, tools }),
+      }),
+    )
+    expect(names(first).slice(-2)).toEqual(['thread.run.requires_action', 'done'])
+    const runId = first[0].data.id
+    const stream = client(1).beta.threads.runs.submitToolOutputsStream(runId, { thread_id: thread.id, tool_outputs: [{ tool_call_id: 'call_x1', output: '25C' }] })
+    const messages = await stream.finalMessages()
+    expect(messages[0].content[0]).toMatchObject({ type: 'text', text: { value: 'Sunny.' } })
+    expect((await stream.finalRun()).status).toBe('completed')
+  })
+
+  it('a run waiting for tool outputs expires on a worker at expires_at', async () => {
+    const thread = await newThread('weather?')
+    const tools = [{ type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object', properties: {} } } }]
+    upstream.enqueue({ toolCalls: [{ name: 'get_weather', arguments: '{}' }] })
+    const run = await client(0).beta.threads.runs.createAndPoll(thread.id, { assistant_id: assistantId, tools })
+    expect(run.status).toBe('requires_action')
+    expect(run.expires_at).toBe(run.created_at + 3)
+    let current = run
+    for (let i = 0; i < 100 && current.status === 'requires_action'; i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      current = await client(1).beta.threads.runs.retrieve(run.id, { thread_id: thread.id })
+    }
+    expect(current.status).toBe('expired')
+    const steps = await client(1).beta.threads.runs.steps.list(run.id, { thread_id: thread.id })
+    expect(steps.data[0].status).toBe('expired')
   })
 
   it('kill -9 of the worker mid-stream: the run is failed cleanly by the other worker and the stream ends', async () => {
