@@ -69,10 +69,16 @@ export class OpenAICompatibleProvider implements Provider {
       }
       if (!response.ok) throw await httpError(response)
       if (!response.body) throw new ProviderError('bad_response', 'Upstream sent no body.')
+      if (response.headers.get('content-type')?.includes('application/json')) {
+        // Some OpenAI-compatible servers ignore `stream: true` and answer with one completion.
+        yield* completionParts(await readJson(response))
+        return
+      }
 
       const toolIndexes = new Set<number>()
       let finish: FinishReason | null = null
       let usage: Usage | null = null
+      let sawDone = false
       try {
         // One network chunk often carries many tokens: their text goes out as one delta, so a
         // fast upstream costs one event per chunk downstream, not one per token.
@@ -81,6 +87,7 @@ export class OpenAICompatibleProvider implements Provider {
           const parts: StreamPart[] = []
           for (const event of events) {
             if (event.data === '[DONE]') {
+              sawDone = true
               if (text) yield { type: 'text-delta', text }
               yield* parts
               break outer
@@ -118,6 +125,8 @@ export class OpenAICompatibleProvider implements Provider {
         if (err instanceof ProviderError) throw err
         throw this.transportError(err, signal, timedOut)
       }
+      // A stream that ended with [DONE] but never said why is taken at its word.
+      if (finish === null && sawDone) finish = toolIndexes.size > 0 ? 'tool_calls' : 'stop'
       if (finish === null) throw new ProviderError('bad_response', 'Upstream stream ended without a finish reason.')
       yield { type: 'finish', reason: finish, usage }
     } finally {
@@ -157,6 +166,33 @@ async function* sseBatches(body: ReadableStream<Uint8Array>, onChunk: () => void
   } finally {
     reader.releaseLock()
   }
+}
+
+interface ChatCompletion {
+  choices?: { message?: { content?: string | null; tool_calls?: { id?: string; function?: { name?: string; arguments?: string } }[] }; finish_reason?: string | null }[]
+  usage?: Usage | null
+}
+
+async function readJson(response: Response): Promise<ChatCompletion> {
+  try {
+    return (await response.json()) as ChatCompletion
+  } catch {
+    throw new ProviderError('bad_response', 'Upstream sent malformed JSON.')
+  }
+}
+
+/** A non-streamed chat completion as the same parts a stream would give. */
+function* completionParts(completion: ChatCompletion): Generator<StreamPart> {
+  const choice = completion.choices?.[0]
+  if (!choice?.message) throw new ProviderError('bad_response', 'Upstream completion has no message.')
+  const { content, tool_calls } = choice.message
+  if (content) yield { type: 'text-delta', text: content }
+  for (const [index, call] of (tool_calls ?? []).entries()) {
+    yield { type: 'tool-call-start', index, id: call.id ?? `call_${index}`, name: call.function?.name ?? '' }
+    if (call.function?.arguments) yield { type: 'tool-call-delta', index, arguments: call.function.arguments }
+  }
+  const reason = choice.finish_reason ? (FINISH[choice.finish_reason] ?? 'other') : tool_calls?.length ? 'tool_calls' : 'stop'
+  yield { type: 'finish', reason, usage: completion.usage ?? null }
 }
 
 async function httpError(response: Response): Promise<ProviderError> {

@@ -12,6 +12,8 @@ export type Script =
   | { garbage: true }
   | { hang: true }
   | { breakAfterChunks: number; text: string }
+  | { nonStreaming: { text?: string; toolCalls?: { name: string; arguments: string; id?: string }[] } }
+  | { noFinishReason: string }
 
 interface Usage {
   prompt_tokens: number
@@ -79,10 +81,38 @@ export class FakeUpstream {
       return
     }
     if ('hang' in script) return // never answer; the client's timeout or abort ends it
+    if ('nonStreaming' in script) {
+      const { text, toolCalls } = script.nonStreaming
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(
+        JSON.stringify({
+          id: 'chatcmpl-json',
+          object: 'chat.completion',
+          choices: [
+            {
+              index: 0,
+              message: {
+                role: 'assistant',
+                content: text ?? null,
+                tool_calls: toolCalls?.map((c, i) => ({ id: c.id ?? `call_json_${i}`, type: 'function', function: { name: c.name, arguments: c.arguments } })),
+              },
+              finish_reason: toolCalls?.length ? 'tool_calls' : 'stop',
+            },
+          ],
+          usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 },
+        }),
+      )
+      return
+    }
     res.writeHead(200, { 'content-type': 'text/event-stream' })
     const id = `chatcmpl-${this.requests.length}`
     const send = (delta: object, finish: string | null = null, usage: Usage | null = null) =>
       res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 0, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }], ...(usage ? { usage } : {}) })}\n\n`)
+    if ('noFinishReason' in script) {
+      send({ content: script.noFinishReason })
+      res.end('data: [DONE]\n\n')
+      return
+    }
     if ('garbage' in script) {
       res.end('data: {this is not json\n\n')
       return

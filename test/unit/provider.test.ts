@@ -47,6 +47,24 @@ describe('OpenAI-compatible provider', () => {
     expect(p.at(-1)).toMatchObject({ type: 'finish', reason: 'tool_calls' })
   })
 
+  it('accepts an upstream that ignores stream: true and answers with one completion', async () => {
+    upstream.enqueue({ nonStreaming: { text: 'whole answer' } })
+    expect(await parts()).toEqual([
+      { type: 'text-delta', text: 'whole answer' },
+      { type: 'finish', reason: 'stop', usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } },
+    ])
+    upstream.enqueue({ nonStreaming: { toolCalls: [{ name: 'f', arguments: '{}', id: 'call_j' }] } })
+    const p = await parts()
+    expect(p[0]).toEqual({ type: 'tool-call-start', index: 0, id: 'call_j', name: 'f' })
+    expect(p.at(-1)).toMatchObject({ type: 'finish', reason: 'tool_calls' })
+  })
+
+  it('takes a stream that ends with [DONE] but no finish_reason as finished', async () => {
+    upstream.enqueue({ noFinishReason: 'short' })
+    const p = await parts()
+    expect(p.at(-1)).toEqual({ type: 'finish', reason: 'stop', usage: null })
+  })
+
   it('classifies failures', async () => {
     upstream.enqueue({ status: 429 })
     await expect(parts()).rejects.toMatchObject({ kind: 'rate_limit', retryable: true })
