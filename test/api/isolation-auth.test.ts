@@ -54,7 +54,11 @@ describe('project isolation', () => {
     await expect404(b.beta.threads.messages.update(messageId, { thread_id: threadId, metadata: {} }), 'message', messageId)
     await expect404(b.beta.threads.messages.delete(messageId, { thread_id: threadId }), 'message', messageId)
 
-    await expect404(b.beta.threads.runs.create(threadId, { assistant_id: assistantId }), 'thread', threadId)
+    // Both the thread and the assistant are invisible to B; the engine looks both up at once, so
+    // either 404 may come first (src/engine/engine.ts createRun).
+    const runErr: any = await b.beta.threads.runs.create(threadId, { assistant_id: assistantId }).catch((e: unknown) => e)
+    expect(runErr).toBeInstanceOf(OpenAI.NotFoundError)
+    expect([`No thread found with id '${threadId}'.`, `No assistant found with id '${assistantId}'.`]).toContain(runErr.error.message)
     await expect404(b.beta.threads.runs.list(threadId), 'thread', threadId)
     await expect404(b.beta.threads.runs.retrieve(runId, { thread_id: threadId }), 'run', runId)
     await expect404(b.beta.threads.runs.update(runId, { thread_id: threadId, metadata: {} }), 'run', runId)
