@@ -5,7 +5,7 @@ import type { Run } from '../protocol/objects.ts'
 import type { CreateRun, CreateThreadAndRun, SubmitToolOutputs } from '../protocol/schemas.ts'
 import { DONE, type StreamEvent } from '../protocol/events.ts'
 import { getAssistantRow } from '../store/repos/assistants.ts'
-import { insertMessages, newClientMessage } from '../store/repos/messages.ts'
+import { insertMessages, messageToWire, newClientMessage } from '../store/repos/messages.ts'
 import { findActiveRun, getRunById, getRunRow, runToWire, unfinishedRuns, runsAwaitingAction, type RunSettings } from '../store/repos/runs.ts'
 import { runStepRows, stepToWire } from '../store/repos/steps.ts'
 import { getThreadRow, threadToWire } from '../store/repos/threads.ts'
@@ -275,10 +275,7 @@ export class RunEngine {
       .where('status', '=', 'in_progress')
       .returningAll()
       .executeTakeFirst()
-    if (row) {
-      const { messageToWire } = await import('../store/repos/messages.ts')
-      this.publish(runId, { event: 'thread.message.incomplete', data: messageToWire(row) })
-    }
+    if (row) this.publish(runId, { event: 'thread.message.incomplete', data: messageToWire(row) })
   }
 
   // ---- tool outputs, cancel, expiry ----------------------------------------------------------

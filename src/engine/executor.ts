@@ -1,5 +1,5 @@
 import { newId } from '../protocol/ids.ts'
-import type { Message, RunStep, ToolCall, FunctionToolCall } from '../protocol/objects.ts'
+import type { Annotation, Message, RunStep, ToolCall } from '../protocol/objects.ts'
 import type { StreamEvent } from '../protocol/events.ts'
 import { allThreadMessages, messageToWire } from '../store/repos/messages.ts'
 import { getRunById, type RunSettings } from '../store/repos/runs.ts'
@@ -199,13 +199,7 @@ export class RunExecution {
         return 'continue'
       }
       // Function calls: the client runs them. The step stays open until outputs arrive.
-      const stepRow = await this.db
-        .updateTable('run_steps')
-        .set({ step_details: JSON.stringify(details) })
-        .where('id', '=', step.id)
-        .returningAll()
-        .executeTakeFirstOrThrow()
-      void stepRow
+      await this.db.updateTable('run_steps').set({ step_details: JSON.stringify(details) }).where('id', '=', step.id).execute()
       const required = {
         type: 'submit_tool_outputs',
         submit_tool_outputs: {
@@ -257,7 +251,7 @@ export class RunExecution {
     this.freshRun = false
     const [messages, steps] = await Promise.all([allThreadMessages(this.db, this.run.thread_id), firstCall ? [] : runStepRows(this.db, this.run.id)])
     const runMessages = new Map(messages.filter((m) => m.run_id === this.run.id).map((m) => [m.id, m]))
-    const history = messages.filter((m) => m.run_id !== this.run.id && m.created_at <= this.run.created_at + 1e9)
+    const history = messages.filter((m) => m.run_id !== this.run.id)
     const runSteps = steps.map((step) => {
       const d = step.step_details as { type: string; message_creation?: { message_id: string } }
       return { step, message: d.type === 'message_creation' ? runMessages.get(d.message_creation!.message_id) : undefined }
@@ -394,7 +388,7 @@ export class RunExecution {
    * and add parts (images). Annotations also go out as a last delta, so streamed clients see them.
    */
   private async finalContent(text: string): Promise<Message['content']> {
-    const annotations: Message['content'] extends Array<infer C> ? (C extends { type: 'text'; text: { annotations: infer A } } ? A : never) : never = []
+    const annotations: Annotation[] = []
     const extra: Message['content'] = []
     const tools = [...this.engine.serverTools.values()]
     if (tools.some((t) => t.annotate || t.extraContent)) {
@@ -508,4 +502,3 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   })
 }
 
-export type { FunctionToolCall }
