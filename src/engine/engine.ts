@@ -1,5 +1,5 @@
 import type { AppServices } from '../services.ts'
-import { invalidRequest, ApiError } from '../protocol/errors.ts'
+import { invalidRequest, notFound, ApiError } from '../protocol/errors.ts'
 import { newId } from '../protocol/ids.ts'
 import type { Run } from '../protocol/objects.ts'
 import type { CreateRun, CreateThreadAndRun, SubmitToolOutputs } from '../protocol/schemas.ts'
@@ -24,6 +24,7 @@ import { assertTransition, isTerminal, RUN_STATUS_EVENT } from './transitions.ts
 import type { FunctionToolCall, RunStatus } from '../protocol/objects.ts'
 
 const UNIQUE_VIOLATION = '23505'
+const FOREIGN_KEY_VIOLATION = '23503'
 
 /**
  * Run semantics, independent of HTTP: creating runs, executing them on a queue, tool outputs,
@@ -91,7 +92,11 @@ export class RunEngine {
   // ---- creating runs -------------------------------------------------------------------------
 
   async createRun(project: string, threadId: string, body: CreateRun, thread?: ThreadRow): Promise<RunRow> {
-    const [, assistant] = await Promise.all([thread ?? getThreadRow(this.db, project, threadId), getAssistantRow(this.db, project, body.assistant_id)])
+    // Both lookups at once, but the thread's 404 wins when both are missing (as it is checked first).
+    const [threadResult, assistantResult] = await Promise.allSettled([thread ?? getThreadRow(this.db, project, threadId), getAssistantRow(this.db, project, body.assistant_id)])
+    if (threadResult.status === 'rejected') throw threadResult.reason
+    if (assistantResult.status === 'rejected') throw assistantResult.reason
+    const assistant = assistantResult.value
     const now = seconds(this.clock)
     const settings: RunSettings = {
       model: body.model ?? assistant.model,
@@ -135,6 +140,8 @@ export class RunEngine {
           .executeTakeFirstOrThrow()
       })
       .catch(async (err: { code?: string }) => {
+        // The thread was deleted between the lookup and the insert.
+        if (err?.code === FOREIGN_KEY_VIOLATION) throw notFound('thread', threadId)
         if (err?.code !== UNIQUE_VIOLATION) throw err
         const active = await findActiveRun(this.db, threadId)
         throw invalidRequest(`Thread ${threadId} already has an active run ${active?.id ?? ''}.`.replace(' .', '.'))

@@ -65,6 +65,9 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
     logger: createLogger(config.logLevel),
     clock,
     pgliteSnapshot: databaseUrl || !snapshotPath ? undefined : new Blob([readFileSync(snapshotPath)]),
+  }).catch(async (err) => {
+    await upstream.stop() // do not leave the fake upstream listening
+    throw err
   })
   const baseURL = `${server.url}/v1`
   const clientFor = (key: string) => new OpenAI({ apiKey: key, baseURL, maxRetries: 0, timeout: 20_000 })
