@@ -26,6 +26,8 @@ const FileConfig = z.strictObject({
   defaultProvider: z.string().optional(),
   runExpirySeconds: z.number().int().positive().optional(),
   upstreamRetries: z.number().int().min(0).max(10).optional(),
+  maxFileBytes: z.number().int().positive().optional(),
+  embeddingModel: z.string().optional(),
 })
 
 export type ProviderConfig = z.infer<typeof ProviderConfig>
@@ -55,6 +57,10 @@ export interface Config {
   workerConcurrency: number
   /** How long a finished run's events stay available for reconnects. */
   eventRetentionSeconds: number
+  /** Largest accepted file upload (`POST /v1/files`), bytes. */
+  maxFileBytes: number
+  /** Embedding model on the default provider's `/embeddings`; null = lexical search only. */
+  embeddingModel: string | null
 }
 
 /** `THREADLINE_API_KEYS="sk-a=projA,sk-b=projB"`; a key without `=project` belongs to `default`. */
@@ -99,6 +105,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     leaseMs: numberEnv(env.THREADLINE_LEASE_MS) ?? 10_000,
     workerConcurrency: numberEnv(env.THREADLINE_WORKER_CONCURRENCY) ?? 64,
     eventRetentionSeconds: numberEnv(env.THREADLINE_EVENT_RETENTION_SECONDS) ?? 3600,
+    maxFileBytes: numberEnv(env.THREADLINE_MAX_FILE_BYTES) ?? file.maxFileBytes ?? 512 * 1024 * 1024,
+    embeddingModel: env.THREADLINE_EMBEDDING_MODEL ?? file.embeddingModel ?? null,
   }
   return { ...config, ...overrides }
 }

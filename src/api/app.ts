@@ -7,6 +7,8 @@ import { errorResponse, RouteTable, type HonoEnv } from './http.ts'
 import { assistantRoutes } from './routes/assistants.ts'
 import { threadRoutes } from './routes/threads.ts'
 import { runRoutes } from './routes/runs.ts'
+import { fileRoutes } from './routes/files.ts'
+import { vectorStoreRoutes } from './routes/vector-stores.ts'
 
 export function createApp(services: AppServices, opts: { open: boolean }) {
   const app = new Hono<HonoEnv>()
@@ -18,15 +20,14 @@ export function createApp(services: AppServices, opts: { open: boolean }) {
     return c.json({ status: 'ok', database: services.database.kind })
   })
 
-  app.use(
-    '/v1/*',
-    bodyLimit({
-      maxSize: config.maxBodyBytes,
-      onError: () => {
-        throw new ApiError(413, `Request body too large. The maximum size is ${config.maxBodyBytes} bytes.`, 'invalid_request_error', null, 'request_too_large')
-      },
-    }),
-  )
+  const jsonBodyLimit = bodyLimit({
+    maxSize: config.maxBodyBytes,
+    onError: () => {
+      throw new ApiError(413, `Request body too large. The maximum size is ${config.maxBodyBytes} bytes.`, 'invalid_request_error', null, 'request_too_large')
+    },
+  })
+  // File uploads stream to disk and enforce their own limit (config.maxFileBytes).
+  app.use('/v1/*', (c, next) => (c.req.method === 'POST' && c.req.path === '/v1/files' ? next() : jsonBodyLimit(c, next)))
   app.use('/v1/*', async (c, next) => {
     // Assistants v1 is gone at OpenAI too; say so the same way.
     const beta = c.req.header('openai-beta')
@@ -41,6 +42,8 @@ export function createApp(services: AppServices, opts: { open: boolean }) {
   // Before the thread routes: `POST /v1/threads/runs` must not match `POST /v1/threads/:thread_id`.
   runRoutes(routes, services)
   threadRoutes(routes, services)
+  fileRoutes(routes, services)
+  vectorStoreRoutes(routes, services)
 
   app.notFound((c) => {
     const allowed = routes.allowedMethods(c.req.path)

@@ -26,7 +26,7 @@ export function parseListQuery<E extends z.ZodRawShape>(
   return parseWith(schema, query) as ListQuery & z.infer<z.ZodObject<E>>
 }
 
-type PagedTable = 'assistants' | 'threads' | 'messages' | 'runs' | 'run_steps'
+type PagedTable = 'assistants' | 'threads' | 'messages' | 'runs' | 'run_steps' | 'files' | 'vector_stores' | 'vector_store_files'
 
 /**
  * Cursor pagination exactly as OpenAI's: order by creation (a monotonic `seq`, so ties in

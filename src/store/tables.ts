@@ -111,6 +111,65 @@ export interface RunEventTable {
   created_at: Generated<Date>
 }
 
+export interface FileTable {
+  id: string
+  project_id: string
+  seq: Generated<string>
+  created_at: number
+  filename: string
+  purpose: string
+  /** bigint: read back as a string by pg. */
+  bytes: ColumnType<string | number, number, number>
+  status: Generated<string>
+  expires_at: number | null
+  storage_key: string
+}
+
+export interface VectorStoreTable {
+  id: string
+  project_id: string
+  seq: Generated<string>
+  created_at: number
+  name: Generated<string>
+  metadata: Json<Record<string, string>>
+  expires_after: Json<{ anchor: 'last_active_at'; days: number } | null>
+  expires_at: number | null
+  last_active_at: number | null
+}
+
+export interface FileBatchTable {
+  id: string
+  project_id: string
+  vector_store_id: string
+  seq: Generated<string>
+  created_at: number
+  cancelled: Generated<boolean>
+}
+
+export interface VectorStoreFileTable {
+  vector_store_id: string
+  id: string
+  project_id: string
+  seq: Generated<string>
+  created_at: number
+  status: string
+  last_error: Json<{ code: string; message: string } | null>
+  usage_bytes: ColumnType<string | number, number | undefined, number>
+  chunking_strategy: Json<Record<string, unknown>>
+  attributes: Json<Record<string, string | number | boolean> | null>
+  batch_id: string | null
+}
+
+export interface ChunkTable {
+  id: Generated<string>
+  vector_store_id: string
+  file_id: string
+  chunk_index: number
+  text: string
+  tsv: Generated<string>
+  embedding: number[] | null
+}
+
 export interface Database {
   api_keys: ApiKeyTable
   assistants: AssistantTable
@@ -119,6 +178,11 @@ export interface Database {
   runs: RunTable
   run_steps: RunStepTable
   run_events: RunEventTable
+  files: FileTable
+  vector_stores: VectorStoreTable
+  file_batches: FileBatchTable
+  vector_store_files: VectorStoreFileTable
+  chunks: ChunkTable
 }
 
 export type AssistantRow = Selectable<AssistantTable>
@@ -132,3 +196,7 @@ export type NewRunStep = Insertable<RunStepTable>
 export type RunUpdate = Updateable<RunTable>
 export type RunStepUpdate = Updateable<RunStepTable>
 export type MessageUpdate = Updateable<MessageTable>
+export type FileRow = Selectable<FileTable>
+export type VectorStoreRow = Selectable<VectorStoreTable>
+export type FileBatchRow = Selectable<FileBatchTable>
+export type VectorStoreFileRow = Selectable<VectorStoreFileTable>

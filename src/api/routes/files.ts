@@ -1,0 +1,63 @@
+import { createReadStream } from 'node:fs'
+import { Readable } from 'node:stream'
+import { z } from 'zod'
+import type { AppServices } from '../../services.ts'
+import { fileStorage } from '../../files/storage.ts'
+import { parseUpload } from '../../files/upload.ts'
+import { invalidRequest } from '../../protocol/errors.ts'
+import { newId } from '../../protocol/ids.ts'
+import { parseWith } from '../../protocol/validation.ts'
+import * as files from '../../store/repos/files.ts'
+import { parseListQuery } from '../../store/pagination.ts'
+import { pathParam, queryObject, type RouteTable } from '../http.ts'
+
+const PURPOSES = ['assistants', 'batch', 'fine-tune', 'vision', 'user_data', 'evals'] as const
+
+/** Form fields of an upload; `expires_after` arrives as bracketed form keys. */
+const UploadFields = z.strictObject({
+  purpose: z.enum(PURPOSES),
+  'expires_after[anchor]': z.literal('created_at').optional(),
+  'expires_after[seconds]': z
+    .preprocess((v) => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v), z.number().int().min(3600).max(2_592_000))
+    .optional(),
+})
+
+export function fileRoutes(r: RouteTable, services: AppServices) {
+  const { db, config } = services
+  r.on('POST', '/v1/files', async (c) => {
+    const storage = await fileStorage(config)
+    const { fields, file } = await parseUpload(c.req.raw, storage, config.maxFileBytes)
+    try {
+      if (!file) throw invalidRequest("Missing required parameter: 'file'.", 'file', 'missing_required_parameter')
+      const body = parseWith(UploadFields, fields)
+      const id = newId('file')
+      await storage.commit(file.tempPath, id)
+      const seconds = body['expires_after[seconds]']
+      const row = await files.insertFileRow(db, {
+        id,
+        project: c.get('project'),
+        filename: file.filename,
+        purpose: body.purpose,
+        bytes: file.bytes,
+        expiresAt: seconds ? Math.floor(Date.now() / 1000) + seconds : null,
+      })
+      return c.json(files.fileToWire(row))
+    } catch (err) {
+      if (file) await storage.discard(file.tempPath)
+      throw err
+    }
+  })
+  r.on('GET', '/v1/files', async (c) => {
+    const q = parseListQuery(queryObject(c), { purpose: z.string().optional(), limit: z.preprocess((v) => (typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v), z.number().int().min(1).max(10_000)).default(10_000) })
+    return c.json(await files.listFiles(db, c.get('project'), q))
+  })
+  r.on('GET', '/v1/files/:file_id', async (c) => c.json(files.fileToWire(await files.getFileRow(db, c.get('project'), pathParam(c, 'file_id')))))
+  r.on('DELETE', '/v1/files/:file_id', async (c) => c.json(await files.deleteFile(services, c.get('project'), pathParam(c, 'file_id'))))
+  r.on('GET', '/v1/files/:file_id/content', async (c) => {
+    const row = await files.getFileRow(db, c.get('project'), pathParam(c, 'file_id'))
+    const stream = Readable.toWeb(createReadStream(await files.filePath(services, row))) as unknown as ReadableStream
+    return new Response(stream, {
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(row.bytes), 'content-disposition': `attachment; filename="${encodeURIComponent(row.filename)}"` },
+    })
+  })
+}
