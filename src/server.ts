@@ -11,7 +11,7 @@ import { createLogger, type Logger } from './log.ts'
 import { AppServices } from './services.ts'
 import { openDatabase } from './store/db.ts'
 import { PostgresEventLog, deleteExpiredEvents } from './cluster/pg-events.ts'
-import { GraphileQueue } from './cluster/graphile-queue.ts'
+import { GraphileQueue, graphileJobs } from './cluster/graphile-queue.ts'
 import { LeaseKeeper } from './cluster/leases.ts'
 
 /** What this process does: serve the HTTP API, execute runs, or both (the default). */
@@ -58,19 +58,22 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const engine = new RunEngine(services, opts.clock ?? systemClock)
   services.engine = engine
   const cleanups: (() => Promise<void>)[] = []
+  /** Cluster mode: start taking jobs once every job handler is registered. */
+  let startTakingJobs = async () => {}
 
   if (database.pgPool && config.databaseUrl) {
     // Cluster mode: events, jobs and run ownership go through the shared Postgres.
     const events = new PostgresEventLog(database.pgPool, config.databaseUrl, log)
     await events.start()
     const queue = await GraphileQueue.create(database.pgPool, log)
+    services.jobs = graphileJobs(queue)
     const workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`
     const leases = new LeaseKeeper(database.db, workerId, config.leaseMs, log)
     events.onControl((msg) => msg.cancel && engine.abortLocal(msg.cancel))
     engine.useCluster({ events, queue, leases, sendCancel: (runId) => events.sendControl({ cancel: runId }) })
     if (roles.worker) {
       leases.start()
-      await queue.startWorker((runId) => engine.execute(runId), config.workerConcurrency)
+      startTakingJobs = () => queue.startWorker((runId) => engine.execute(runId), config.workerConcurrency)
       const retention = setInterval(
         () => void deleteExpiredEvents(database.pgPool!, config.eventRetentionSeconds).catch((err) => log.warn({ err }, 'event cleanup failed')),
         60_000,
@@ -100,6 +103,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     log.warn('no upstream LLM provider configured (THREADLINE_UPSTREAM_BASE_URL); runs will fail until one is set')
   }
   if (roles.worker) {
+    // Job handlers (runs, ingestion …) are all registered by now: start taking jobs.
+    await startTakingJobs()
     await engine.recover()
     // Sweep often enough that a run expires close to its `expires_at`.
     engine.startBackgroundWork(Math.min(5_000, (config.runExpirySeconds * 1000) / 4))

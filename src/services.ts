@@ -6,16 +6,21 @@ import type { MessageRow, ThreadRow } from './store/tables.ts'
 import { insertThread } from './store/repos/threads.ts'
 import { insertMessages, newClientMessage } from './store/repos/messages.ts'
 import type { RunEngine } from './engine/engine.ts'
+import { InProcessJobs, type JobQueue } from './engine/jobs.ts'
 
 /** What the HTTP layer and the engine share: config, logger, database, engine. */
 export class AppServices {
   engine!: RunEngine
+  /** Background jobs (ingestion …): in-process, or on the cluster queue with DATABASE_URL. */
+  jobs: JobQueue
 
   constructor(
     readonly config: Config,
     readonly log: Logger,
     readonly database: OpenedDatabase,
-  ) {}
+  ) {
+    this.jobs = new InProcessJobs(log)
+  }
 
   get db(): Db {
     return this.database.db

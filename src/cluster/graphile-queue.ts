@@ -2,6 +2,7 @@ import { Logger as GraphileLogger, makeWorkerUtils, run, type Runner, type Worke
 import type pg from 'pg'
 import type { Logger } from '../log.ts'
 import type { RunQueue } from '../engine/queue.ts'
+import type { JobHandler, JobQueue } from '../engine/jobs.ts'
 
 const RUN_TASK = 'threadline_run'
 
@@ -12,6 +13,7 @@ const RUN_TASK = 'threadline_run'
  */
 export class GraphileQueue implements RunQueue {
   private runner: Runner | null = null
+  private handlers = new Map<string, JobHandler>()
 
   private constructor(
     private readonly utils: WorkerUtils,
@@ -37,6 +39,7 @@ export class GraphileQueue implements RunQueue {
         [RUN_TASK]: async (payload) => {
           await execute((payload as { runId: string }).runId)
         },
+        ...Object.fromEntries([...this.handlers].map(([task, handler]) => [task, (payload: unknown) => handler(payload as Record<string, unknown>)])),
       },
     })
   }
@@ -45,6 +48,15 @@ export class GraphileQueue implements RunQueue {
     // One job per run at a time (jobKey); executing twice is harmless anyway, as claiming a run
     // is a conditional status change.
     await this.utils.addJob(RUN_TASK, { runId }, { jobKey: `run:${runId}`, maxAttempts: 1 })
+  }
+
+  /** Other background jobs (ingestion …): handlers must be registered before `startWorker`. */
+  register(task: string, handler: JobHandler): void {
+    this.handlers.set(task, handler)
+  }
+
+  async enqueueJob(task: string, payload: Record<string, unknown>, opts: { key?: string } = {}): Promise<void> {
+    await this.utils.addJob(task, payload, { jobKey: opts.key, maxAttempts: 3 })
   }
 
   async drain(timeoutMs: number): Promise<void> {
@@ -61,4 +73,12 @@ function graphileLogger(log: Logger): GraphileLogger {
     const fn = level === 'error' ? 'error' : level === 'warning' ? 'warn' : 'debug'
     log[fn]({ queue: 'graphile-worker', ...meta }, message)
   })
+}
+
+/** The queue's background-job side, as the `JobQueue` the rest of the app uses. */
+export function graphileJobs(queue: GraphileQueue): JobQueue {
+  return {
+    register: (task, handler) => queue.register(task, handler),
+    enqueue: (task, payload, opts) => queue.enqueueJob(task, payload, opts),
+  }
 }
