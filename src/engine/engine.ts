@@ -339,7 +339,11 @@ export class RunEngine {
     const cancelling = await this.transition(run, 'cancelling', { cancel_requested: true })
     const execution = this.active.get(runId)
     if (execution) execution.abort(new RunCancelled())
-    else if (run.status === 'in_progress' && this.sendCancel) await this.sendCancel(runId)
+    else if (run.status === 'in_progress' && this.sendCancel) {
+      // `cancelling` must be in the log before the worker writes what follows it.
+      await this.events.flush(runId)
+      await this.sendCancel(runId)
+    }
     else if (run.status === 'requires_action' || run.status === 'queued') {
       // Nothing executes it: finish the cancel here, but answer with `cancelling` as OpenAI does.
       setImmediate(() => void this.finishCancel(cancelling).catch((err) => this.services.log.error({ err, runId }, 'cancel failed')))
