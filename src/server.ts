@@ -13,6 +13,7 @@ import { openDatabase } from './store/db.ts'
 import { PostgresEventLog, deleteExpiredEvents } from './cluster/pg-events.ts'
 import { GraphileQueue, graphileJobs } from './cluster/graphile-queue.ts'
 import { LeaseKeeper } from './cluster/leases.ts'
+import { ingestor, startIngestion } from './ingest/ingestion.ts'
 
 /** What this process does: serve the HTTP API, execute runs, or both (the default). */
 export interface Roles {
@@ -108,7 +109,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await engine.recover()
     // Sweep often enough that a run expires close to its `expires_at`.
     engine.startBackgroundWork(Math.min(5_000, (config.runExpirySeconds * 1000) / 4))
+    // Files a previous process left `in_progress` are ingested again.
+    await startIngestion(services)
   }
+  // Before anything else closes: unfinished ingestion stays `in_progress` for the next start.
+  cleanups.unshift(() => ingestor(services).stop())
   log.info({ url: url || undefined, roles, database: database.kind, startupMs: Date.now() - started }, roles.api ? 'threadline listening' : 'threadline worker ready')
 
   let closing: Promise<void> | null = null

@@ -1,4 +1,131 @@
 import type { AppServices } from '../../services.ts'
-import type { RouteTable } from '../http.ts'
+import { addFilesToStore, createVectorStoreWithFiles } from '../../files/vector-store-files.ts'
+import { searchChunks } from '../../ingest/search.ts'
+import { rewriteQuery } from '../../ingest/rewrite.ts'
+import { invalidRequest } from '../../protocol/errors.ts'
+import {
+  CreateFileBatch,
+  CreateVectorStore,
+  CreateVectorStoreFile,
+  FileStatusFilter,
+  ModifyVectorStore,
+  SearchVectorStore,
+  UpdateVectorStoreFile,
+} from '../../protocol/vector-store-schemas.ts'
+import * as stores from '../../store/repos/vector-stores.ts'
+import { parseListQuery } from '../../store/pagination.ts'
+import { pathParam, queryObject, readBody, type Ctx, type RouteTable } from '../http.ts'
 
-export function vectorStoreRoutes(_r: RouteTable, _services: AppServices) {}
+/** OpenAI checks the id prefix before looking the store up. */
+function storeIdParam(c: Ctx): string {
+  const id = pathParam(c, 'vector_store_id')
+  if (!id.startsWith('vs_')) {
+    throw invalidRequest(`Invalid 'vector_store_id': '${id}'. Expected an ID that begins with 'vs'.`, 'vector_store_id', 'invalid_value')
+  }
+  return id
+}
+
+export function vectorStoreRoutes(r: RouteTable, services: AppServices) {
+  const { db } = services
+  const base = '/v1/vector_stores/:vector_store_id'
+
+  r.on('POST', '/v1/vector_stores', async (c) => {
+    const body = await readBody(c, CreateVectorStore)
+    const row = await createVectorStoreWithFiles(services, c.get('project'), body)
+    return c.json(await stores.wireStore(db, row))
+  })
+  r.on('GET', '/v1/vector_stores', async (c) => c.json(await stores.listVectorStores(db, c.get('project'), parseListQuery(queryObject(c)))))
+  r.on('GET', base, async (c) => c.json(await stores.wireStore(db, await stores.getVectorStoreRow(db, c.get('project'), storeIdParam(c)))))
+  r.on('POST', base, async (c) => {
+    const id = storeIdParam(c)
+    const body = await readBody(c, ModifyVectorStore)
+    return c.json(await stores.wireStore(db, await stores.modifyVectorStore(db, c.get('project'), id, body)))
+  })
+  r.on('DELETE', base, async (c) => c.json(await stores.deleteVectorStore(db, c.get('project'), storeIdParam(c))))
+
+  r.on('POST', `${base}/search`, async (c) => {
+    const id = storeIdParam(c)
+    const body = await readBody(c, SearchVectorStore)
+    await stores.getVectorStoreRow(db, c.get('project'), id)
+    const queries = Array.isArray(body.query) ? body.query : [body.query]
+    const searchQuery = body.rewrite_query ? queries.map(rewriteQuery) : queries
+    const hits = await searchChunks(services, [id], searchQuery, {
+      maxResults: body.max_num_results ?? 10,
+      scoreThreshold: body.ranking_options?.score_threshold,
+      filters: body.filters ?? null,
+    })
+    return c.json({
+      object: 'vector_store.search_results.page',
+      search_query: searchQuery,
+      data: hits.map((h) => ({ file_id: h.file_id, filename: h.filename, score: h.score, attributes: h.attributes, content: [{ type: 'text', text: h.text }] })),
+      has_more: false,
+      next_page: null,
+    })
+  })
+
+  // ---- files ----
+  r.on('POST', `${base}/files`, async (c) => {
+    const id = storeIdParam(c)
+    const body = await readBody(c, CreateVectorStoreFile)
+    await stores.getVectorStoreRow(db, c.get('project'), id)
+    const [row] = await addFilesToStore(services, c.get('project'), id, [body])
+    return c.json(stores.storeFileToWire(row))
+  })
+  r.on('GET', `${base}/files`, async (c) => {
+    const id = storeIdParam(c)
+    const q = parseListQuery(queryObject(c), { filter: FileStatusFilter.optional() })
+    await stores.getVectorStoreRow(db, c.get('project'), id)
+    return c.json(await stores.listStoreFiles(db, { vector_store_id: id, status: q.filter }, q))
+  })
+  r.on('GET', `${base}/files/:file_id`, async (c) =>
+    c.json(stores.storeFileToWire(await stores.getStoreFileRow(db, c.get('project'), storeIdParam(c), pathParam(c, 'file_id')))),
+  )
+  r.on('POST', `${base}/files/:file_id`, async (c) => {
+    const id = storeIdParam(c)
+    const body = await readBody(c, UpdateVectorStoreFile)
+    return c.json(stores.storeFileToWire(await stores.updateStoreFileAttributes(db, c.get('project'), id, pathParam(c, 'file_id'), body.attributes)))
+  })
+  r.on('DELETE', `${base}/files/:file_id`, async (c) => c.json(await stores.deleteStoreFile(db, c.get('project'), storeIdParam(c), pathParam(c, 'file_id'))))
+  r.on('GET', `${base}/files/:file_id/content`, async (c) => {
+    const row = await stores.getStoreFileRow(db, c.get('project'), storeIdParam(c), pathParam(c, 'file_id'))
+    const chunks = await db
+      .selectFrom('chunks')
+      .select('text')
+      .where('vector_store_id', '=', row.vector_store_id)
+      .where('file_id', '=', row.id)
+      .orderBy('chunk_index')
+      .execute()
+    return c.json({ object: 'vector_store.file_content.page', data: chunks.map((ch) => ({ type: 'text', text: ch.text })), has_more: false, next_page: null })
+  })
+
+  // ---- file batches ----
+  r.on('POST', `${base}/file_batches`, async (c) => {
+    const id = storeIdParam(c)
+    const project = c.get('project')
+    const body = await readBody(c, CreateFileBatch)
+    await stores.getVectorStoreRow(db, project, id)
+    const files = body.files ?? (body.file_ids ?? []).map((file_id) => ({ file_id }))
+    const batch = await stores.insertBatch(db, project, id)
+    try {
+      await addFilesToStore(services, project, id, files, { batchId: batch.id, defaultChunking: body.chunking_strategy, defaultAttributes: body.attributes })
+    } catch (err) {
+      await db.deleteFrom('file_batches').where('id', '=', batch.id).execute()
+      throw err
+    }
+    return c.json(await stores.wireBatch(db, batch))
+  })
+  r.on('GET', `${base}/file_batches/:batch_id`, async (c) =>
+    c.json(await stores.wireBatch(db, await stores.getBatchRow(db, c.get('project'), storeIdParam(c), pathParam(c, 'batch_id')))),
+  )
+  r.on('POST', `${base}/file_batches/:batch_id/cancel`, async (c) => {
+    const batch = await stores.getBatchRow(db, c.get('project'), storeIdParam(c), pathParam(c, 'batch_id'))
+    await stores.cancelBatch(db, batch)
+    return c.json(await stores.wireBatch(db, { ...batch, cancelled: true }))
+  })
+  r.on('GET', `${base}/file_batches/:batch_id/files`, async (c) => {
+    const id = storeIdParam(c)
+    const batch = await stores.getBatchRow(db, c.get('project'), id, pathParam(c, 'batch_id'))
+    const q = parseListQuery(queryObject(c), { filter: FileStatusFilter.optional() })
+    return c.json(await stores.listStoreFiles(db, { vector_store_id: id, batch_id: batch.id, status: q.filter }, q))
+  })
+}

@@ -1,0 +1,341 @@
+import { sql } from 'kysely'
+import type { VectorStore, VectorStoreDeleted } from 'openai/resources/vector-stores/vector-stores'
+import type { VectorStoreFile, VectorStoreFileDeleted } from 'openai/resources/vector-stores/files'
+import type { VectorStoreFileBatch } from 'openai/resources/vector-stores/file-batches'
+import { notFound } from '../../protocol/errors.ts'
+import { newId, nowSeconds } from '../../protocol/ids.ts'
+import type { ListPage } from '../../protocol/objects.ts'
+import type { Db } from '../db.ts'
+import { listPage, type ListQuery } from '../pagination.ts'
+import type { FileBatchRow, VectorStoreFileRow, VectorStoreRow } from '../tables.ts'
+
+export type { VectorStore, VectorStoreFile, VectorStoreFileBatch }
+
+export type FileStatus = VectorStoreFile['status']
+export type FileCounts = VectorStore.FileCounts
+export type ChunkingStrategyObject = { type: 'static'; static: { max_chunk_size_tokens: number; chunk_overlap_tokens: number } }
+export type Attributes = Record<string, string | number | boolean> | null
+
+const DAY = 86_400
+
+const emptyCounts = (): FileCounts => ({ in_progress: 0, completed: 0, failed: 0, cancelled: 0, total: 0 })
+
+interface StoreStats {
+  counts: FileCounts
+  usageBytes: number
+}
+
+export function vectorStoreToWire(row: VectorStoreRow, stats: StoreStats, now = nowSeconds()): VectorStore & { description: null } {
+  const expired = row.expires_at !== null && row.expires_at <= now
+  const store: VectorStore & { description: null } = {
+    id: row.id,
+    object: 'vector_store',
+    created_at: row.created_at,
+    name: row.name,
+    description: null,
+    usage_bytes: stats.usageBytes,
+    file_counts: stats.counts,
+    status: expired ? 'expired' : stats.counts.in_progress > 0 ? 'in_progress' : 'completed',
+    last_active_at: row.last_active_at,
+    metadata: row.metadata,
+    expires_at: row.expires_at,
+  }
+  if (row.expires_after) store.expires_after = row.expires_after
+  return store
+}
+
+/** File counts and usage of several stores in one query. */
+async function storeStats(db: Db, ids: string[]): Promise<Map<string, StoreStats>> {
+  const out = new Map<string, StoreStats>(ids.map((id) => [id, { counts: emptyCounts(), usageBytes: 0 }]))
+  if (ids.length === 0) return out
+  const rows = await db
+    .selectFrom('vector_store_files')
+    .select(['vector_store_id', 'status'])
+    .select((eb) => [eb.fn.countAll<string>().as('n'), eb.fn.sum<string>('usage_bytes').as('bytes')])
+    .where('vector_store_id', 'in', ids)
+    .groupBy(['vector_store_id', 'status'])
+    .execute()
+  for (const r of rows) {
+    const stats = out.get(r.vector_store_id)!
+    const n = Number(r.n)
+    stats.counts[r.status as keyof FileCounts] += n
+    stats.counts.total += n
+    stats.usageBytes += Number(r.bytes ?? 0)
+  }
+  return out
+}
+
+export async function wireStore(db: Db, row: VectorStoreRow): Promise<VectorStore> {
+  return vectorStoreToWire(row, (await storeStats(db, [row.id])).get(row.id)!)
+}
+
+export async function insertVectorStore(
+  db: Db,
+  project: string,
+  input: { name?: string | null; metadata?: Record<string, string> | null; expires_after?: { anchor: 'last_active_at'; days: number } | null },
+): Promise<VectorStoreRow> {
+  const now = nowSeconds()
+  return db
+    .insertInto('vector_stores')
+    .values({
+      id: newId('vectorStore'),
+      project_id: project,
+      created_at: now,
+      name: input.name ?? '',
+      metadata: JSON.stringify(input.metadata ?? {}),
+      expires_after: JSON.stringify(input.expires_after ?? null),
+      expires_at: input.expires_after ? now + input.expires_after.days * DAY : null,
+      last_active_at: now,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow()
+}
+
+export async function getVectorStoreRow(db: Db, project: string, id: string): Promise<VectorStoreRow> {
+  const row = await db.selectFrom('vector_stores').selectAll().where('id', '=', id).where('project_id', '=', project).executeTakeFirst()
+  if (!row) throw notFound('vector store', id)
+  return row
+}
+
+/** The project's stores among `ids` (unknown or foreign ids are left out). */
+export async function getVectorStoreRows(db: Db, project: string, ids: string[]): Promise<VectorStoreRow[]> {
+  if (ids.length === 0) return []
+  return db.selectFrom('vector_stores').selectAll().where('id', 'in', ids).where('project_id', '=', project).execute()
+}
+
+export async function listVectorStores(db: Db, project: string, q: ListQuery): Promise<ListPage<VectorStore>> {
+  const page = await listPage(db, 'vector_stores', { project_id: project }, q, (row: VectorStoreRow) => row as unknown as VectorStore & { id: string })
+  const rows = page.data as unknown as VectorStoreRow[]
+  const stats = await storeStats(db, rows.map((r) => r.id))
+  return { ...page, data: rows.map((r) => vectorStoreToWire(r, stats.get(r.id)!)) }
+}
+
+export async function modifyVectorStore(
+  db: Db,
+  project: string,
+  id: string,
+  input: { name?: string | null; metadata?: Record<string, string> | null; expires_after?: { anchor: 'last_active_at'; days: number } | null },
+): Promise<VectorStoreRow> {
+  const current = await getVectorStoreRow(db, project, id)
+  const patch: Record<string, unknown> = {}
+  if (input.name !== undefined) patch.name = input.name ?? ''
+  if (input.metadata !== undefined) patch.metadata = JSON.stringify(input.metadata ?? {})
+  if (input.expires_after !== undefined) {
+    patch.expires_after = JSON.stringify(input.expires_after)
+    const anchor = current.last_active_at ?? current.created_at
+    patch.expires_at = input.expires_after ? anchor + input.expires_after.days * DAY : null
+  }
+  if (Object.keys(patch).length === 0) return current
+  return db.updateTable('vector_stores').set(patch).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
+}
+
+/** A search or a run used the store: it stays alive `expires_after.days` from now. */
+export async function touchVectorStores(db: Db, ids: string[]): Promise<void> {
+  if (ids.length === 0) return
+  const now = nowSeconds()
+  await db
+    .updateTable('vector_stores')
+    .set({
+      last_active_at: now,
+      expires_at: sql<number | null>`case when expires_after is null then null else ${now} + (expires_after->>'days')::int * ${DAY} end`,
+    })
+    .where('id', 'in', ids)
+    .execute()
+}
+
+export async function deleteVectorStore(db: Db, project: string, id: string): Promise<VectorStoreDeleted> {
+  const res = await db.deleteFrom('vector_stores').where('id', '=', id).where('project_id', '=', project).executeTakeFirst()
+  if (!res.numDeletedRows) throw notFound('vector store', id)
+  return { id, object: 'vector_store.deleted', deleted: true }
+}
+
+// ---- vector store files ----------------------------------------------------------------------
+
+export function storeFileToWire(row: VectorStoreFileRow): VectorStoreFile {
+  return {
+    id: row.id,
+    object: 'vector_store.file',
+    usage_bytes: Number(row.usage_bytes),
+    created_at: row.created_at,
+    vector_store_id: row.vector_store_id,
+    status: row.status as FileStatus,
+    last_error: row.last_error as VectorStoreFile['last_error'],
+    chunking_strategy: row.chunking_strategy as unknown as ChunkingStrategyObject,
+    attributes: row.attributes ?? {},
+  }
+}
+
+export interface NewStoreFile {
+  fileId: string
+  chunking: ChunkingStrategyObject
+  attributes?: Attributes
+}
+
+/**
+ * Add files to a store as `in_progress` (re-adding a file restarts its ingestion, as OpenAI's
+ * re-add does). Returns the rows in input order.
+ */
+export async function upsertStoreFiles(db: Db, project: string, storeId: string, files: NewStoreFile[], batchId: string | null = null): Promise<VectorStoreFileRow[]> {
+  if (files.length === 0) return []
+  const now = nowSeconds()
+  const rows = await db
+    .insertInto('vector_store_files')
+    .values(
+      files.map((f) => ({
+        vector_store_id: storeId,
+        id: f.fileId,
+        project_id: project,
+        created_at: now,
+        status: 'in_progress',
+        last_error: JSON.stringify(null),
+        usage_bytes: 0,
+        chunking_strategy: JSON.stringify(f.chunking),
+        attributes: JSON.stringify(f.attributes ?? null),
+        batch_id: batchId,
+      })),
+    )
+    .onConflict((oc) =>
+      oc.columns(['vector_store_id', 'id']).doUpdateSet((eb) => ({
+        status: 'in_progress',
+        last_error: JSON.stringify(null),
+        usage_bytes: 0,
+        chunking_strategy: eb.ref('excluded.chunking_strategy'),
+        attributes: eb.ref('excluded.attributes'),
+        batch_id: eb.ref('excluded.batch_id'),
+      })),
+    )
+    .returningAll()
+    .execute()
+  const byId = new Map(rows.map((r) => [r.id, r]))
+  return files.map((f) => byId.get(f.fileId)!)
+}
+
+export async function getStoreFileRow(db: Db, project: string, storeId: string, fileId: string): Promise<VectorStoreFileRow> {
+  const row = await db
+    .selectFrom('vector_store_files')
+    .selectAll()
+    .where('vector_store_id', '=', storeId)
+    .where('id', '=', fileId)
+    .where('project_id', '=', project)
+    .executeTakeFirst()
+  if (!row) throw notFound('vector store file', fileId)
+  return row
+}
+
+export function listStoreFiles(db: Db, scope: { vector_store_id: string; batch_id?: string; status?: string }, q: ListQuery) {
+  const s: Record<string, string> = { vector_store_id: scope.vector_store_id }
+  if (scope.batch_id) s.batch_id = scope.batch_id
+  if (scope.status) s.status = scope.status
+  return listPage(db, 'vector_store_files', s, q, storeFileToWire)
+}
+
+export async function updateStoreFileAttributes(db: Db, project: string, storeId: string, fileId: string, attributes: Attributes): Promise<VectorStoreFileRow> {
+  const row = await db
+    .updateTable('vector_store_files')
+    .set({ attributes: JSON.stringify(attributes) })
+    .where('vector_store_id', '=', storeId)
+    .where('id', '=', fileId)
+    .where('project_id', '=', project)
+    .returningAll()
+    .executeTakeFirst()
+  if (!row) throw notFound('vector store file', fileId)
+  return row
+}
+
+/** Removes the file from the store and its chunks (they cascade); the file itself stays. */
+export async function deleteStoreFile(db: Db, project: string, storeId: string, fileId: string): Promise<VectorStoreFileDeleted> {
+  const res = await db
+    .deleteFrom('vector_store_files')
+    .where('vector_store_id', '=', storeId)
+    .where('id', '=', fileId)
+    .where('project_id', '=', project)
+    .executeTakeFirst()
+  if (!res.numDeletedRows) throw notFound('vector store file', fileId)
+  return { id: fileId, object: 'vector_store.file.deleted', deleted: true }
+}
+
+/** Finish a file's ingestion, unless it was cancelled or removed meanwhile. */
+export async function finishStoreFile(
+  db: Db,
+  storeId: string,
+  fileId: string,
+  outcome: { status: 'completed'; usageBytes: number } | { status: 'failed'; error: { code: string; message: string } },
+): Promise<boolean> {
+  const res = await db
+    .updateTable('vector_store_files')
+    .set(
+      outcome.status === 'completed'
+        ? { status: 'completed', usage_bytes: outcome.usageBytes, last_error: JSON.stringify(null) }
+        : { status: 'failed', last_error: JSON.stringify(outcome.error) },
+    )
+    .where('vector_store_id', '=', storeId)
+    .where('id', '=', fileId)
+    .where('status', '=', 'in_progress')
+    .executeTakeFirst()
+  return Number(res.numUpdatedRows) > 0
+}
+
+/** Every file still waiting for ingestion (after a restart). */
+export async function pendingStoreFiles(db: Db): Promise<{ vector_store_id: string; id: string }[]> {
+  return db.selectFrom('vector_store_files').select(['vector_store_id', 'id']).where('status', '=', 'in_progress').orderBy('seq').execute()
+}
+
+// ---- file batches -----------------------------------------------------------------------------
+
+export async function insertBatch(db: Db, project: string, storeId: string): Promise<FileBatchRow> {
+  return db
+    .insertInto('file_batches')
+    .values({ id: newId('fileBatch'), project_id: project, vector_store_id: storeId, created_at: nowSeconds() })
+    .returningAll()
+    .executeTakeFirstOrThrow()
+}
+
+export async function getBatchRow(db: Db, project: string, storeId: string, id: string): Promise<FileBatchRow> {
+  const row = await db
+    .selectFrom('file_batches')
+    .selectAll()
+    .where('id', '=', id)
+    .where('vector_store_id', '=', storeId)
+    .where('project_id', '=', project)
+    .executeTakeFirst()
+  if (!row) throw notFound('file batch', id)
+  return row
+}
+
+export async function wireBatch(db: Db, row: FileBatchRow): Promise<VectorStoreFileBatch> {
+  const counts = emptyCounts()
+  const rows = await db
+    .selectFrom('vector_store_files')
+    .select('status')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('batch_id', '=', row.id)
+    .groupBy('status')
+    .execute()
+  for (const r of rows) {
+    counts[r.status as keyof FileCounts] += Number(r.n)
+    counts.total += Number(r.n)
+  }
+  const status: VectorStoreFileBatch['status'] = row.cancelled
+    ? 'cancelled'
+    : counts.in_progress > 0
+      ? 'in_progress'
+      : counts.failed > 0 && counts.completed === 0
+        ? 'failed'
+        : 'completed'
+  return { id: row.id, object: 'vector_store.files_batch', created_at: row.created_at, vector_store_id: row.vector_store_id, status, file_counts: counts }
+}
+
+/** Cancel a batch: its files still in progress become `cancelled` (and lose any chunks). */
+export async function cancelBatch(db: Db, row: FileBatchRow): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx.updateTable('file_batches').set({ cancelled: true }).where('id', '=', row.id).execute()
+    const cancelled = await trx
+      .updateTable('vector_store_files')
+      .set({ status: 'cancelled' })
+      .where('batch_id', '=', row.id)
+      .where('status', '=', 'in_progress')
+      .returning(['vector_store_id', 'id'])
+      .execute()
+    for (const f of cancelled) await trx.deleteFrom('chunks').where('vector_store_id', '=', f.vector_store_id).where('file_id', '=', f.id).execute()
+  })
+}

@@ -1,0 +1,199 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import OpenAI, { toFile } from 'openai'
+import { startTestServer, TEST_KEYS, type TestContext } from '../support/harness.ts'
+import { ingestor } from '../../src/ingest/ingestion.ts'
+
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../fixtures', name))
+
+let t: TestContext
+beforeAll(async () => {
+  t = await startTestServer()
+})
+afterAll(() => t?.close())
+
+async function upload(client: OpenAI, name: string, bytes: Buffer | string) {
+  return client.files.create({ file: await toFile(typeof bytes === 'string' ? Buffer.from(bytes) : bytes, name), purpose: 'assistants' })
+}
+
+describe('vector stores', () => {
+  it('ingests real PDF, DOCX, Markdown and HTML files via uploadAndPoll and finds them by search', async () => {
+    const store = await t.client.vectorStores.create({ name: 'docs', metadata: { team: 'a' } })
+    expect(store).toMatchObject({ object: 'vector_store', name: 'docs', status: 'completed', usage_bytes: 0, metadata: { team: 'a' } })
+    expect(store.file_counts).toEqual({ in_progress: 0, completed: 0, failed: 0, cancelled: 0, total: 0 })
+    expect(store.id).toMatch(/^vs_/)
+
+    const batch = await t.client.vectorStores.fileBatches.uploadAndPoll(
+      store.id,
+      {
+        files: await Promise.all([
+          toFile(fixture('turbine.pdf'), 'turbine.pdf'),
+          toFile(fixture('garden.docx'), 'garden.docx'),
+          toFile(fixture('notes.md'), 'notes.md'),
+          toFile(fixture('page.html'), 'page.html'),
+        ]),
+      },
+      { pollIntervalMs: 50 },
+    )
+    expect(batch).toMatchObject({ object: 'vector_store.files_batch', status: 'completed', vector_store_id: store.id })
+    expect(batch.id).toMatch(/^vsfb_/)
+    expect(batch.file_counts).toEqual({ in_progress: 0, completed: 4, failed: 0, cancelled: 0, total: 4 })
+
+    const files = await t.client.vectorStores.fileBatches.listFiles(batch.id, { vector_store_id: store.id })
+    expect(files.data).toHaveLength(4)
+    for (const f of files.data) {
+      expect(f).toMatchObject({ object: 'vector_store.file', status: 'completed', last_error: null, vector_store_id: store.id })
+      expect(f.chunking_strategy).toEqual({ type: 'static', static: { max_chunk_size_tokens: 800, chunk_overlap_tokens: 400 } })
+      expect(f.usage_bytes).toBeGreaterThan(0)
+    }
+    const after = await t.client.vectorStores.retrieve(store.id)
+    expect(after.status).toBe('completed')
+    expect(after.file_counts.completed).toBe(4)
+    expect(after.usage_bytes).toBe(files.data.reduce((n, f) => n + f.usage_bytes, 0))
+
+    const cases: [string, string, string][] = [
+      ['what is the turbine blade made of', 'turbine.pdf', 'titanium'],
+      ['when do greenhouse tomatoes ripen', 'garden.docx', 'seventeen days'],
+      ['lighthouse lens mercury', 'notes.md', '1874'],
+      ['sourdough starter name', 'page.html', 'Bartholomew'],
+    ]
+    for (const [query, filename, expected] of cases) {
+      const page = await t.client.vectorStores.search(store.id, { query })
+      expect(page.data[0], query).toMatchObject({ filename })
+      expect(page.data[0].content[0].type).toBe('text')
+      expect(page.data[0].content[0].text).toContain(expected)
+      expect(page.data[0].score).toBeGreaterThan(0)
+      expect(page.data[0].score).toBeLessThanOrEqual(1)
+    }
+    // HTML scripts and styles are not indexed.
+    expect((await t.client.vectorStores.search(store.id, { query: 'zzzscriptzzz' })).data).toEqual([])
+  })
+
+  it('fails bad files with a clear last_error while the others complete', async () => {
+    const good = await upload(t.client, 'good.txt', 'Penguins huddle together to survive the antarctic winter.')
+    const corrupt = await upload(t.client, 'corrupt.pdf', fixture('corrupt.pdf'))
+    const binary = await upload(t.client, 'image.md', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 1, 2, 3]))
+    const empty = await upload(t.client, 'empty.txt', '   \n\n ')
+    const store = await t.client.vectorStores.create({ name: 'mixed' })
+    const batch = await t.client.vectorStores.fileBatches.createAndPoll(store.id, { file_ids: [good.id, corrupt.id, binary.id, empty.id] }, { pollIntervalMs: 50 })
+    expect(batch.file_counts).toEqual({ in_progress: 0, completed: 1, failed: 3, cancelled: 0, total: 4 })
+    const get = (id: string) => t.client.vectorStores.files.retrieve(id, { vector_store_id: store.id })
+    expect(await get(good.id)).toMatchObject({ status: 'completed', last_error: null })
+    expect(await get(corrupt.id)).toMatchObject({ status: 'failed', last_error: { code: 'invalid_file' } })
+    expect(await get(binary.id)).toMatchObject({ status: 'failed', last_error: { code: 'unsupported_file' } })
+    expect(await get(empty.id)).toMatchObject({ status: 'failed', last_error: { code: 'invalid_file' } })
+    const failed = await t.client.vectorStores.files.list(store.id, { filter: 'failed' })
+    expect(failed.data.map((f) => f.id).sort()).toEqual([corrupt.id, binary.id, empty.id].sort())
+    const hits = await t.client.vectorStores.search(store.id, { query: 'penguins winter' })
+    expect(hits.data.map((h) => h.file_id)).toEqual([good.id])
+  })
+
+  it('honours static chunking, attributes filters, max_num_results and file removal', async () => {
+    const words = Array.from({ length: 600 }, (_, i) => `word${i}`).join(' ')
+    const long = await upload(t.client, 'long.txt', words)
+    const store = await t.client.vectorStores.create({ name: 'chunks' })
+    const vsFile = await t.client.vectorStores.files.createAndPoll(
+      store.id,
+      { file_id: long.id, chunking_strategy: { type: 'static', static: { max_chunk_size_tokens: 100, chunk_overlap_tokens: 50 } }, attributes: { lang: 'en', year: 2020 } },
+      { pollIntervalMs: 50 },
+    )
+    expect(vsFile).toMatchObject({ status: 'completed', attributes: { lang: 'en', year: 2020 } })
+    expect(vsFile.chunking_strategy).toEqual({ type: 'static', static: { max_chunk_size_tokens: 100, chunk_overlap_tokens: 50 } })
+    const content = await t.client.vectorStores.files.content(long.id, { vector_store_id: store.id })
+    expect(content.data.length).toBeGreaterThan(10)
+
+    const other = await upload(t.client, 'other.txt', 'word5 appears here too')
+    await t.client.vectorStores.files.createAndPoll(store.id, { file_id: other.id, attributes: { lang: 'de', year: 2024 } }, { pollIntervalMs: 50 })
+
+    const all = await t.client.vectorStores.search(store.id, { query: 'word5', max_num_results: 2 })
+    expect(all.data).toHaveLength(2)
+    const de = await t.client.vectorStores.search(store.id, { query: 'word5', filters: { type: 'eq', key: 'lang', value: 'de' } })
+    expect(de.data.map((d) => d.file_id)).toEqual([other.id])
+    expect(de.data[0].attributes).toEqual({ lang: 'de', year: 2024 })
+    const recent = await t.client.vectorStores.search(store.id, {
+      query: 'word5',
+      filters: { type: 'and', filters: [{ type: 'gte', key: 'year', value: 2021 }, { type: 'ne', key: 'lang', value: 'en' }] },
+    })
+    expect(recent.data.map((d) => d.file_id)).toEqual([other.id])
+
+    expect(await t.client.vectorStores.files.delete(long.id, { vector_store_id: store.id })).toEqual({ id: long.id, object: 'vector_store.file.deleted', deleted: true })
+    const rest = await t.client.vectorStores.search(store.id, { query: 'word5' })
+    expect(rest.data.map((d) => d.file_id)).toEqual([other.id])
+    // The file itself is still there.
+    expect((await t.client.files.retrieve(long.id)).id).toBe(long.id)
+  })
+
+  it('creates a store from file_ids, modifies, lists, deletes and validates', async () => {
+    const f = await upload(t.client, 'a.txt', 'alpha beta gamma')
+    const store = await t.client.vectorStores.create({ name: 'x', file_ids: [f.id], expires_after: { anchor: 'last_active_at', days: 2 } })
+    expect(store.file_counts.total).toBe(1)
+    expect(store.expires_after).toEqual({ anchor: 'last_active_at', days: 2 })
+    expect(store.expires_at).toBe(store.last_active_at! + 2 * 86400)
+    await ingestor(t.server.services).idle()
+    const renamed = await t.client.vectorStores.update(store.id, { name: 'renamed', metadata: { k: 'v' } })
+    expect(renamed).toMatchObject({ name: 'renamed', metadata: { k: 'v' }, status: 'completed' })
+    const list = await t.client.vectorStores.list({ limit: 100 })
+    expect(list.data.map((s) => s.id)).toContain(store.id)
+
+    await expect(t.client.vectorStores.create({ file_ids: ['file-nope'] })).rejects.toMatchObject({ status: 404 })
+    await expect(
+      t.client.vectorStores.create({ chunking_strategy: { type: 'static', static: { max_chunk_size_tokens: 100, chunk_overlap_tokens: 60 } } }),
+    ).rejects.toMatchObject({ status: 400 })
+    await expect(
+      t.client.vectorStores.create({ chunking_strategy: { type: 'static', static: { max_chunk_size_tokens: 5000, chunk_overlap_tokens: 0 } } }),
+    ).rejects.toMatchObject({ status: 400 })
+    await expect(t.client.vectorStores.retrieve('nope')).rejects.toMatchObject({ status: 400 })
+    await expect(t.client.vectorStores.search(store.id, { query: '' })).rejects.toMatchObject({ status: 400 })
+    await expect(t.clientFor(TEST_KEYS.b).vectorStores.retrieve(store.id)).rejects.toMatchObject({ status: 404 })
+    await expect(t.clientFor(TEST_KEYS.b).vectorStores.files.create(store.id, { file_id: f.id })).rejects.toMatchObject({ status: 404 })
+
+    expect(await t.client.vectorStores.delete(store.id)).toEqual({ id: store.id, object: 'vector_store.deleted', deleted: true })
+    await expect(t.client.vectorStores.retrieve(store.id)).rejects.toMatchObject({ status: 404 })
+  })
+
+  it('cancels a batch: files not yet ingested become cancelled', async () => {
+    const ids = []
+    for (let i = 0; i < 6; i++) ids.push((await upload(t.client, `c${i}.txt`, `cancellable document number ${i} `.repeat(2000))).id)
+    const store = await t.client.vectorStores.create({ name: 'cancel' })
+    const batch = await t.client.vectorStores.fileBatches.create(store.id, { file_ids: ids })
+    expect(batch.status).toBe('in_progress')
+    const cancelled = await t.client.vectorStores.fileBatches.cancel(batch.id, { vector_store_id: store.id })
+    expect(cancelled.status).toBe('cancelled')
+    await ingestor(t.server.services).idle()
+    const final = await t.client.vectorStores.fileBatches.retrieve(batch.id, { vector_store_id: store.id })
+    expect(final.status).toBe('cancelled')
+    expect(final.file_counts.cancelled).toBeGreaterThan(0)
+    expect(final.file_counts.cancelled + final.file_counts.completed).toBe(6)
+    const cancelledFiles = await t.client.vectorStores.fileBatches.listFiles(batch.id, { vector_store_id: store.id, filter: 'cancelled' })
+    const cancelledIds = new Set(cancelledFiles.data.map((f) => f.id))
+    // Cancelled files left nothing searchable behind.
+    const hits = await t.client.vectorStores.search(store.id, { query: 'cancellable document', max_num_results: 50 })
+    for (const h of hits.data) expect(cancelledIds.has(h.file_id)).toBe(false)
+  })
+})
+
+describe('vector stores with embeddings', () => {
+  let e: TestContext
+  beforeAll(async () => {
+    e = await startTestServer({ embeddingModel: 'text-embedding-3-small' })
+  })
+  afterAll(() => e?.close())
+
+  it('embeds chunks through the upstream /embeddings and ranks by hybrid fusion', async () => {
+    const a = await upload(e.client, 'animals.txt', 'The cheetah is the fastest land animal.')
+    const b = await upload(e.client, 'plants.txt', 'Bamboo is among the fastest growing plants.')
+    const store = await e.client.vectorStores.create({ name: 'emb', file_ids: [a.id, b.id] })
+    await ingestor(e.server.services).idle()
+    const embedCalls = e.upstream.requests.filter((r) => r.path.endsWith('/embeddings'))
+    expect(embedCalls.length).toBeGreaterThanOrEqual(2)
+    expect(embedCalls[0].body.model).toBe('text-embedding-3-small')
+    expect(embedCalls[0].headers.authorization).toBe('Bearer sk-upstream-secret')
+    const page = await e.client.vectorStores.search(store.id, { query: 'cheetah fastest animal' })
+    expect(page.data[0].file_id).toBe(a.id)
+    expect(page.data[0].score).toBeCloseTo(1, 5) // first in both rankings
+    expect(e.upstream.requests.filter((r) => r.path.endsWith('/embeddings')).length).toBe(embedCalls.length + 1)
+    const rows = await e.server.services.db.selectFrom('chunks').select('embedding').where('vector_store_id', '=', store.id).execute()
+    expect(rows.every((r) => Array.isArray(r.embedding) && r.embedding.length === e.upstream.embeddingDims)).toBe(true)
+  })
+})
