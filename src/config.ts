@@ -2,14 +2,37 @@ import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { z } from 'zod'
 
-/** One upstream LLM endpoint speaking OpenAI-compatible Chat Completions. */
-const ProviderConfig = z.strictObject({
-  name: z.string().min(1),
-  baseURL: z.string().url(),
-  apiKey: z.string().optional(),
-  /** Request timeout for one upstream call, in ms. */
-  timeoutMs: z.number().int().positive().optional(),
-})
+/**
+ * How Threadline talks to a provider: `openai-compatible` (the default) speaks Chat Completions
+ * directly; the others go through the Vercel AI SDK (`src/providers/ai-sdk.ts`).
+ */
+export const PROVIDER_KINDS = ['openai-compatible', 'ai-sdk-openai-compatible', 'anthropic', 'google'] as const
+export type ProviderKind = (typeof PROVIDER_KINDS)[number]
+
+/** Native APIs have a well-known endpoint; an OpenAI-compatible one must be named. */
+const DEFAULT_BASE_URLS: Partial<Record<ProviderKind, string>> = {
+  anthropic: 'https://api.anthropic.com/v1',
+  google: 'https://generativelanguage.googleapis.com/v1beta',
+}
+
+/** One upstream LLM endpoint. */
+const ProviderConfig = z
+  .strictObject({
+    name: z.string().min(1),
+    kind: z.enum(PROVIDER_KINDS).optional(),
+    baseURL: z.string().url().optional(),
+    apiKey: z.string().optional(),
+    /** Request timeout for one upstream call, in ms. */
+    timeoutMs: z.number().int().positive().optional(),
+  })
+  .transform((provider, ctx) => {
+    const baseURL = provider.baseURL ?? DEFAULT_BASE_URLS[provider.kind ?? 'openai-compatible']
+    if (!baseURL) {
+      ctx.addIssue({ code: 'custom', path: ['baseURL'], message: `provider "${provider.name}" needs a baseURL` })
+      return z.NEVER
+    }
+    return { ...provider, baseURL }
+  })
 
 const ApiKeyConfig = z.strictObject({ key: z.string().min(8), project: z.string().min(1) })
 

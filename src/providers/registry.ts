@@ -1,6 +1,6 @@
-import type { Config } from '../config.ts'
+import type { Config, ProviderConfig } from '../config.ts'
 import { OpenAICompatibleProvider } from './openai-compatible.ts'
-import { ProviderError, type Provider } from './types.ts'
+import { ProviderError, type ChatRequest, type Provider, type StreamPart } from './types.ts'
 
 /**
  * Routes a model name to a provider: `name/model` picks the provider called `name` (the prefix
@@ -10,7 +10,7 @@ export class ProviderRegistry {
   private readonly providers = new Map<string, Provider>()
 
   constructor(private readonly config: Config) {
-    for (const p of config.providers) this.providers.set(p.name, new OpenAICompatibleProvider(p, p.timeoutMs ?? config.upstreamTimeoutMs))
+    for (const p of config.providers) this.providers.set(p.name, createProvider(p, p.timeoutMs ?? config.upstreamTimeoutMs))
   }
 
   resolve(model: string): { provider: Provider; model: string } {
@@ -27,5 +27,27 @@ export class ProviderRegistry {
       )
     }
     return { provider: fallback, model }
+  }
+}
+
+/** The direct Chat Completions client unless the config asks for the AI SDK (`kind`). */
+function createProvider(config: ProviderConfig, idleTimeoutMs: number): Provider {
+  const kind = config.kind ?? 'openai-compatible'
+  if (kind === 'openai-compatible') return new OpenAICompatibleProvider(config, idleTimeoutMs)
+  return new LazyProvider(config.name, async () => new (await import('./ai-sdk.ts')).AiSdkProvider({ ...config, kind }, idleTimeoutMs))
+}
+
+/** Loads the AI SDK on first use, so servers that never call it do not pay its start-up time and memory. */
+class LazyProvider implements Provider {
+  private loaded: Promise<Provider> | null = null
+
+  constructor(
+    readonly name: string,
+    private readonly load: () => Promise<Provider>,
+  ) {}
+
+  async *stream(request: ChatRequest, signal: AbortSignal): AsyncIterable<StreamPart> {
+    this.loaded ??= this.load()
+    yield* (await this.loaded).stream(request, signal)
   }
 }
