@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startTestServer, type TestContext } from '../support/harness.ts'
-import { assertValidEvent, names } from '../support/stream.ts'
+import { assertValidEvent, collectEvents, names } from '../support/stream.ts'
 
 let t: TestContext
 let assistantId: string
@@ -10,15 +10,6 @@ beforeAll(async () => {
 })
 afterAll(async () => t?.close())
 beforeEach(() => t.upstream.reset())
-
-async function collect(stream: AsyncIterable<{ event: string; data: unknown }>) {
-  const events: { event: string; data: any }[] = []
-  for await (const e of stream) {
-    assertValidEvent(e)
-    events.push(e)
-  }
-  return events
-}
 
 async function newThread() {
   return t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Hi' }] })
@@ -36,7 +27,7 @@ describe('upstream faults', () => {
   it('fails with server_error after bounded retries of 500s', async () => {
     const thread = await newThread()
     t.upstream.enqueue({ status: 500 }, { status: 500 }, { status: 500 }, { text: 'never reached' })
-    const events = await collect(t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistantId }))
+    const events = await collectEvents(t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistantId }))
     expect(names(events)).toEqual(['thread.run.created', 'thread.run.queued', 'thread.run.in_progress', 'thread.run.failed'])
     const run = events.at(-1)!.data
     expect(run.status).toBe('failed')
@@ -87,7 +78,7 @@ describe('upstream faults', () => {
   it('a stream broken after text was sent fails without retry; the message ends incomplete', async () => {
     const thread = await newThread()
     t.upstream.enqueue({ breakAfterChunks: 2, text: 'partial answer that breaks' })
-    const events = await collect(t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistantId }))
+    const events = await collectEvents(t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistantId }))
     expect(names(events).slice(-3)).toEqual(['thread.run.step.failed', 'thread.message.incomplete', 'thread.run.failed'])
     expect(events.at(-1)!.data.last_error.code).toBe('server_error')
     expect(t.upstream.chatRequests).toHaveLength(1)

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startTestServer, type TestContext } from '../support/harness.ts'
-import { assertValidEvent, deltaText, names, readSse } from '../support/stream.ts'
+import { assertValidEvent, collectEvents, deltaText, names, readSse, TEXT_RUN_EVENTS } from '../support/stream.ts'
 
 let t: TestContext
 let assistantId: string
@@ -11,34 +11,13 @@ beforeAll(async () => {
 afterAll(async () => t?.close())
 beforeEach(() => t.upstream.reset())
 
-const TEXT_RUN = [
-  'thread.run.created',
-  'thread.run.queued',
-  'thread.run.in_progress',
-  'thread.run.step.created',
-  'thread.run.step.in_progress',
-  'thread.message.created',
-  'thread.message.in_progress',
-  'thread.message.delta',
-  'thread.message.completed',
-  'thread.run.step.completed',
-  'thread.run.completed',
-]
-
-async function collect(stream: AsyncIterable<{ event: string; data: unknown }>) {
-  const events: { event: string; data: any }[] = []
-  for await (const e of stream) {
-    assertValidEvent(e)
-    events.push(e)
-  }
-  return events
-}
+const TEXT_RUN = TEXT_RUN_EVENTS
 
 describe('streamed runs', () => {
   it('streams the exact event sequence and persists the answer', async () => {
     const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Hi' }] })
     t.upstream.enqueue({ text: 'Hello there, friend.', usage: { prompt_tokens: 12, completion_tokens: 6, total_tokens: 18 } })
-    const events = await collect(t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistantId }))
+    const events = await collectEvents(t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistantId }))
     expect(names(events)).toEqual(TEXT_RUN)
 
     const [created, queued, inProgress] = events
@@ -103,7 +82,7 @@ describe('streamed runs', () => {
       assistant_id: assistantId,
       thread: { messages: [{ role: 'user', content: 'New here' }], metadata: { k: 'v' } },
     })
-    const events = await collect(stream)
+    const events = await collectEvents(stream)
     expect(names(events)).toEqual(['thread.created', ...TEXT_RUN])
     expect(events[0].data).toMatchObject({ object: 'thread', metadata: { k: 'v' } })
     expect(events[1].data.thread_id).toBe(events[0].data.id)
@@ -215,7 +194,7 @@ describe('streamed runs', () => {
   it('max_completion_tokens reached → run incomplete, message incomplete', async () => {
     const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Write a lot' }] })
     t.upstream.enqueue({ text: 'truncated answer', finishReason: 'length', usage: { prompt_tokens: 10, completion_tokens: 256, total_tokens: 266 } })
-    const events = await collect(t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistantId, max_completion_tokens: 256 }))
+    const events = await collectEvents(t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistantId, max_completion_tokens: 256 }))
     expect(names(events).slice(-3)).toEqual(['thread.message.incomplete', 'thread.run.step.completed', 'thread.run.incomplete'])
     expect(t.upstream.lastChat().max_tokens).toBe(256)
     const run = events.at(-1)!.data

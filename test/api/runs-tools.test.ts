@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startTestServer, type TestContext } from '../support/harness.ts'
-import { assertValidEvent, names, readSse } from '../support/stream.ts'
+import { TEXT_ANSWER_EVENTS, assertValidEvent, collectEvents, names, readSse } from '../support/stream.ts'
 
 let t: TestContext
 let assistantId: string
@@ -17,20 +17,11 @@ beforeAll(async () => {
 afterAll(async () => t?.close())
 beforeEach(() => t.upstream.reset())
 
-async function collect(stream: AsyncIterable<{ event: string; data: unknown }>) {
-  const events: { event: string; data: any }[] = []
-  for await (const e of stream) {
-    assertValidEvent(e)
-    events.push(e)
-  }
-  return events
-}
-
 describe('function tools', () => {
   it('streams a function call to requires_action, then continues on submitToolOutputsStream', async () => {
     const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Weather in Paris?' }] })
     t.upstream.enqueue({ toolCalls: [{ name: 'get_weather', arguments: '{"city":"Paris"}', id: 'call_abc' }] }, { text: 'It is sunny in Paris.' })
-    const first = await collect(t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistantId }))
+    const first = await collectEvents(t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistantId }))
     expect(names(first)).toEqual([
       'thread.run.created',
       'thread.run.queued',
@@ -62,22 +53,10 @@ describe('function tools', () => {
     expect(t.upstream.lastChat().tools.map((x: any) => x.function.name)).toEqual(['get_weather', 'get_time'])
     expect(t.upstream.lastChat().tool_choice).toBe('auto')
 
-    const second = await collect(
+    const second = await collectEvents(
       t.client.beta.threads.runs.submitToolOutputsStream(run.id, { thread_id: thread.id, tool_outputs: [{ tool_call_id: 'call_abc', output: '22C sunny' }] }),
     )
-    expect(names(second)).toEqual([
-      'thread.run.step.completed',
-      'thread.run.queued',
-      'thread.run.in_progress',
-      'thread.run.step.created',
-      'thread.run.step.in_progress',
-      'thread.message.created',
-      'thread.message.in_progress',
-      'thread.message.delta',
-      'thread.message.completed',
-      'thread.run.step.completed',
-      'thread.run.completed',
-    ])
+    expect(names(second)).toEqual(['thread.run.step.completed', 'thread.run.queued', ...TEXT_ANSWER_EVENTS])
     expect(first[3].data.usage).toBeNull()
     expect(second[0].data.usage).toEqual({ prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 })
     expect(second[0].data.step_details.tool_calls[0]).toEqual({

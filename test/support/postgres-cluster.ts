@@ -4,9 +4,9 @@
  */
 import { execFileSync } from 'node:child_process'
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { freePort } from './processes.ts'
 
 export function findPostgresBin(): string | null {
   const root = '/usr/lib/postgresql'
@@ -18,16 +18,6 @@ export function findPostgresBin(): string | null {
   return null
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port
-      srv.close(() => resolve(port))
-    })
-    srv.on('error', reject)
-  })
-}
 
 export interface PostgresCluster {
   url: string

@@ -54,3 +54,29 @@ export const deltaText = (events: { event: string; data: any }[]) =>
     .filter((e) => e.event === 'thread.message.delta')
     .map((e) => e.data.delta.content?.find((c: any) => c.type === 'text')?.text?.value ?? '')
     .join('')
+
+/** Drain an SDK stream (or any async iterable of events), validating each event. */
+export async function collectEvents(stream: AsyncIterable<{ event: string; data: unknown }>): Promise<{ event: string; data: any }[]> {
+  const events: { event: string; data: any }[] = []
+  for await (const e of stream) {
+    assertValidEvent(e)
+    events.push(e)
+  }
+  return events
+}
+
+/** What a run that answers with text streams after it is queued (OpenAI's documented order). */
+export const TEXT_ANSWER_EVENTS = [
+  'thread.run.in_progress',
+  'thread.run.step.created',
+  'thread.run.step.in_progress',
+  'thread.message.created',
+  'thread.message.in_progress',
+  'thread.message.delta',
+  'thread.message.completed',
+  'thread.run.step.completed',
+  'thread.run.completed',
+]
+
+/** A new run answering with text: created, queued, then the answer. */
+export const TEXT_RUN_EVENTS = ['thread.run.created', 'thread.run.queued', ...TEXT_ANSWER_EVENTS]
