@@ -13,7 +13,7 @@ import { openDatabase } from './store/db.ts'
 import { PostgresEventLog, deleteExpiredEvents } from './cluster/pg-events.ts'
 import { GraphileQueue, graphileJobs } from './cluster/graphile-queue.ts'
 import { LeaseKeeper } from './cluster/leases.ts'
-import { ingestor, startIngestion } from './ingest/ingestion.ts'
+import { ingestor, registerIngestion, startIngestion } from './ingest/ingestion.ts'
 
 /** What this process does: serve the HTTP API, execute runs, or both (the default). */
 export interface Roles {
@@ -85,6 +85,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     cleanups.push(async () => leases.stop())
     cleanups.push(() => events.close())
   }
+
+  // Before the job queue starts taking jobs (cluster mode).
+  registerIngestion(services)
 
   let server: ServerType | null = null
   let url = ''

@@ -44,7 +44,7 @@ export async function addFilesToStore(
     opts.batchId ?? null,
   )
   const ingest = ingestor(services)
-  for (const row of rows) ingest.enqueue(project, storeId, row.id)
+  for (const row of rows) await ingest.enqueue(project, storeId, row.id)
   return rows
 }
 

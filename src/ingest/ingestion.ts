@@ -6,6 +6,7 @@ import { Embedder } from './embeddings.ts'
 import { extractText, IngestError } from './parse.ts'
 import { ApiError } from '../protocol/errors.ts'
 
+const INGEST_TASK = 'threadline_ingest_file'
 /** Files ingested at once per process: parsing and tokenizing are CPU-bound. */
 const CONCURRENCY = 2
 /** Chunks written per insert statement. */
@@ -19,14 +20,14 @@ interface Job {
 
 /**
  * Background ingestion: parse → chunk → (embed) → index, one vector-store file per job.
- * The job's state is the file's `in_progress` row itself, so a restart simply re-queues those rows.
+ * Jobs go through `services.jobs` (in-process in embedded mode, the shared Postgres queue in
+ * cluster mode). The job's real state is the file's `in_progress` row, so a restart simply
+ * re-queues those rows and a duplicate job finds nothing left to do.
  */
 export class Ingestor {
-  private queue: Job[] = []
-  private queued = new Set<string>()
   private running = 0
+  private waiting: (() => void)[] = []
   private stopped = false
-  private idleWaiters: (() => void)[] = []
   private readonly abort = new AbortController()
   private readonly embedder: Embedder | null
 
@@ -34,16 +35,9 @@ export class Ingestor {
     this.embedder = Embedder.fromConfig(services.config)
   }
 
-  get embeddingsEnabled(): boolean {
-    return this.embedder !== null
-  }
-
-  enqueue(project: string, storeId: string, fileId: string): void {
-    const key = `${storeId}/${fileId}`
-    if (this.stopped || this.queued.has(key)) return
-    this.queued.add(key)
-    this.queue.push({ storeId, fileId, project })
-    this.pump()
+  /** Queue a file's ingestion (on whichever process takes the job). */
+  async enqueue(project: string, storeId: string, fileId: string): Promise<void> {
+    await this.services.jobs.enqueue(INGEST_TASK, { project, storeId, fileId }, { key: `ingest:${storeId}:${fileId}` })
   }
 
   /** Re-queue every file left `in_progress` by an earlier process. */
@@ -54,36 +48,43 @@ export class Ingestor {
       .where('status', '=', 'in_progress')
       .orderBy('seq')
       .execute()
-    for (const p of pending) this.enqueue(p.project_id, p.vector_store_id, p.id)
+    for (const p of pending) await this.enqueue(p.project_id, p.vector_store_id, p.id)
     if (pending.length) this.services.log.info({ files: pending.length }, 'resuming file ingestion')
     return pending.length
   }
 
-  /** Resolves when nothing is queued or running (tests, shutdown). */
-  idle(): Promise<void> {
-    if (this.running === 0 && this.queue.length === 0) return Promise.resolve()
-    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  /** The job handler: at most CONCURRENCY files at once in this process. */
+  async run(job: Job): Promise<void> {
+    if (this.stopped) return
+    while (this.running >= CONCURRENCY) await new Promise<void>((resolve) => this.waiting.push(resolve))
+    this.running++
+    try {
+      await this.process(job)
+    } finally {
+      this.running--
+      this.waiting.shift()?.()
+    }
+  }
+
+  /** Resolves when no file of the database is waiting for ingestion (tests). */
+  async idle(): Promise<void> {
+    for (;;) {
+      const row = await this.services.db
+        .selectFrom('vector_store_files')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('status', '=', 'in_progress')
+        .executeTakeFirstOrThrow()
+      if (Number(row.n) === 0 && this.running === 0) return
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
   }
 
   /** Stop taking jobs; unfinished files stay `in_progress` for the next start. */
   async stop(): Promise<void> {
     this.stopped = true
-    this.queue = []
     this.abort.abort(new Error('shutting down'))
-    await this.idle()
-  }
-
-  private pump(): void {
-    while (!this.stopped && this.running < CONCURRENCY && this.queue.length > 0) {
-      const job = this.queue.shift()!
-      this.running++
-      void this.process(job).finally(() => {
-        this.running--
-        this.queued.delete(`${job.storeId}/${job.fileId}`)
-        this.pump()
-        if (this.running === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w()
-      })
-    }
+    for (const w of this.waiting.splice(0)) w()
+    while (this.running > 0) await new Promise((resolve) => setTimeout(resolve, 10))
   }
 
   private async process(job: Job): Promise<void> {
@@ -104,6 +105,15 @@ export class Ingestor {
       if (this.stopped) return
       let usageBytes = 0
       await db.transaction().execute(async (trx) => {
+        // Locked, so a duplicate job waits here and then finds the file no longer in progress.
+        const current = await trx
+          .selectFrom('vector_store_files')
+          .select('status')
+          .where('vector_store_id', '=', job.storeId)
+          .where('id', '=', job.fileId)
+          .forUpdate()
+          .executeTakeFirst()
+        if (current?.status !== 'in_progress') return
         await trx.deleteFrom('chunks').where('vector_store_id', '=', job.storeId).where('file_id', '=', job.fileId).execute()
         for (let i = 0; i < pieces.length; i += INSERT_BATCH) {
           const values = pieces.slice(i, i + INSERT_BATCH).map((text, j) => ({
@@ -116,9 +126,7 @@ export class Ingestor {
           await trx.insertInto('chunks').values(values).execute()
         }
         usageBytes = pieces.reduce((n, p) => n + Buffer.byteLength(p), 0) + (vectors ? vectors.length * vectors[0].length * 4 : 0)
-        const finished = await stores.finishStoreFile(trx, job.storeId, job.fileId, { status: 'completed', usageBytes })
-        // Cancelled or removed meanwhile: keep no chunks of it.
-        if (!finished) await trx.deleteFrom('chunks').where('vector_store_id', '=', job.storeId).where('file_id', '=', job.fileId).execute()
+        await stores.finishStoreFile(trx, job.storeId, job.fileId, { status: 'completed', usageBytes })
       })
       log.debug({ storeId: job.storeId, fileId: job.fileId, chunks: pieces.length }, 'file ingested')
     } catch (err) {
@@ -147,9 +155,12 @@ export function ingestor(services: AppServices): Ingestor {
   return i
 }
 
-/** Server start-up: resume files a previous process left `in_progress`. Returns a stop function. */
-export async function startIngestion(services: AppServices): Promise<() => Promise<void>> {
-  const i = ingestor(services)
-  await i.recover()
-  return () => i.stop()
+/** Register the ingestion job handler (before the job queue starts taking jobs). */
+export function registerIngestion(services: AppServices): void {
+  services.jobs.register(INGEST_TASK, (payload) => ingestor(services).run(payload as unknown as Job))
+}
+
+/** Worker start-up: resume files a previous process left `in_progress`. */
+export async function startIngestion(services: AppServices): Promise<void> {
+  await ingestor(services).recover()
 }
