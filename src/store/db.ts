@@ -1,4 +1,4 @@
-import { mkdirSync, existsSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { Kysely, PostgresDialect } from 'kysely'
@@ -58,7 +58,39 @@ async function startPGlite(options: DatabaseOptions, log: Logger): Promise<PGlit
     mkdirSync(dir, { recursive: true })
     log.info({ dir }, 'first start: initialising the embedded database (takes a few seconds)')
   }
+  lockDataDir(options.dataDir)
   return PGlite.create(dir)
+}
+
+/**
+ * The embedded database is one process's: a second process on the same data dir would corrupt
+ * it. A pid file guards it; a stale one (its process is gone) is taken over.
+ */
+function lockDataDir(dataDir: string): void {
+  const lock = join(dataDir, 'threadline.pid')
+  if (existsSync(lock)) {
+    const pid = Number(readFileSync(lock, 'utf8').trim())
+    if (pid && pid !== process.pid && isAlive(pid)) {
+      throw new Error(`The embedded database in ${dataDir} is in use by process ${pid}. Stop it first, or use DATABASE_URL to share a Postgres between processes.`)
+    }
+  }
+  writeFileSync(lock, String(process.pid))
+  process.once('exit', () => {
+    try {
+      if (readFileSync(lock, 'utf8').trim() === String(process.pid)) unlinkSync(lock)
+    } catch {
+      /* already gone */
+    }
+  })
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 export async function migrate(db: Kysely<Database>, log: Logger): Promise<void> {
