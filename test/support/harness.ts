@@ -39,8 +39,10 @@ export async function createTestDatabase(): Promise<string | null> {
   return url.toString()
 }
 
-export async function startTestServer(overrides: Partial<Config> = {}): Promise<TestContext> {
+/** `overrides` may be a function of the fake upstream, e.g. to name it in `providers`. */
+export async function startTestServer(overrides: Partial<Config> | ((upstream: FakeUpstream) => Partial<Config>) = {}): Promise<TestContext> {
   const upstream = await new FakeUpstream().start()
+  if (typeof overrides === 'function') overrides = overrides(upstream)
   const databaseUrl = await createTestDatabase()
   const snapshotPath = inject('pgliteSnapshot')
   const config = loadConfig(
