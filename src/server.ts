@@ -14,6 +14,7 @@ import { PostgresEventLog, deleteExpiredEvents } from './cluster/pg-events.ts'
 import { GraphileQueue, graphileJobs } from './cluster/graphile-queue.ts'
 import { LeaseKeeper } from './cluster/leases.ts'
 import { ingestor, registerIngestion, startIngestion } from './ingest/ingestion.ts'
+import { FileSearchTool } from './tools/file-search.ts'
 
 /** What this process does: serve the HTTP API, execute runs, or both (the default). */
 export interface Roles {
@@ -88,6 +89,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
   // Before the job queue starts taking jobs (cluster mode).
   registerIngestion(services)
+  engine.registerTool(new FileSearchTool(services))
 
   let server: ServerType | null = null
   let url = ''

@@ -6,6 +6,7 @@ import type { MessageRow, ThreadRow } from './store/tables.ts'
 import { insertThread } from './store/repos/threads.ts'
 import { insertMessages, newClientMessage } from './store/repos/messages.ts'
 import type { RunEngine } from './engine/engine.ts'
+import { attachMessageFiles, resolveToolResources } from './files/tool-resources.ts'
 import { InProcessJobs, type JobQueue } from './engine/jobs.ts'
 
 /** What the HTTP layer and the engine share: config, logger, database, engine. */
@@ -28,6 +29,7 @@ export class AppServices {
 
   /** Insert a thread and its initial messages atomically. */
   async createThreadWithMessages(project: string, input: CreateThread): Promise<ThreadRow> {
+    input = { ...input, tool_resources: await resolveToolResources(this, project, input.tool_resources) }
     const { thread, messages } = await this.db.transaction().execute(async (trx) => {
       const thread = await insertThread(trx, project, input)
       const messages = await insertMessages(
@@ -41,7 +43,9 @@ export class AppServices {
   }
 
   /** Hook for tools that react to new messages (attachments → tool resources). */
-  async afterMessagesAdded(_project: string, _threadId: string, _messages: MessageRow[]): Promise<void> {}
+  async afterMessagesAdded(project: string, threadId: string, messages: MessageRow[]): Promise<void> {
+    await attachMessageFiles(this, project, threadId, messages)
+  }
 
   /** Stop anything still running on a thread before it is deleted. */
   async beforeThreadDelete(_project: string, threadId: string): Promise<void> {

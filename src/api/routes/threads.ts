@@ -5,6 +5,7 @@ import * as threads from '../../store/repos/threads.ts'
 import * as messages from '../../store/repos/messages.ts'
 import { parseListQuery } from '../../store/pagination.ts'
 import { z } from 'zod'
+import { resolveToolResources } from '../../files/tool-resources.ts'
 import { pathParam, queryObject, readBody, type Ctx, type RouteTable } from '../http.ts'
 
 /** OpenAI validates the id prefix of a thread before looking it up. */
@@ -24,7 +25,15 @@ export function threadRoutes(r: RouteTable, services: AppServices) {
     return c.json(threads.threadToWire(thread))
   })
   r.on('GET', '/v1/threads/:thread_id', async (c) => c.json(threads.threadToWire(await threads.getThreadRow(db, c.get('project'), threadIdParam(c)))))
-  r.on('POST', '/v1/threads/:thread_id', async (c) => c.json(await threads.modifyThread(db, c.get('project'), threadIdParam(c), await readBody(c, ModifyThread))))
+  r.on('POST', '/v1/threads/:thread_id', async (c) => {
+    const id = threadIdParam(c)
+    const body = await readBody(c, ModifyThread)
+    if (body.tool_resources?.file_search?.vector_stores) {
+      await threads.getThreadRow(db, c.get('project'), id) // 404 before any store is created
+      body.tool_resources = await resolveToolResources(services, c.get('project'), body.tool_resources)
+    }
+    return c.json(await threads.modifyThread(db, c.get('project'), id, body))
+  })
   r.on('DELETE', '/v1/threads/:thread_id', async (c) => {
     const id = threadIdParam(c)
     await services.beforeThreadDelete(c.get('project'), id)

@@ -1,0 +1,61 @@
+import type { AppServices } from '../services.ts'
+import type { ToolResources } from '../protocol/schemas.ts'
+import type { MessageRow } from '../store/tables.ts'
+import { getFileRows } from '../store/repos/files.ts'
+import { getVectorStoreRows, insertVectorStore } from '../store/repos/vector-stores.ts'
+import { addFilesToStore, createVectorStoreWithFiles } from './vector-store-files.ts'
+
+/**
+ * `tool_resources.file_search.vector_stores` is a helper: each entry becomes a new vector store
+ * with those files, and the stored resources list its id under `vector_store_ids`, as OpenAI does.
+ */
+export async function resolveToolResources<T extends ToolResources | undefined>(services: AppServices, project: string, resources: T): Promise<T> {
+  const helper = resources?.file_search?.vector_stores
+  if (!resources || !helper) return resources
+  const ids = [...(resources.file_search?.vector_store_ids ?? [])]
+  for (const spec of helper) {
+    const store = await createVectorStoreWithFiles(services, project, {
+      file_ids: spec.file_ids,
+      chunking_strategy: spec.chunking_strategy,
+      metadata: spec.metadata,
+    })
+    ids.push(store.id)
+  }
+  const { vector_stores: _helper, ...fileSearch } = resources.file_search!
+  return { ...resources, file_search: { ...fileSearch, vector_store_ids: ids } } as T
+}
+
+/**
+ * Messages whose attachments name the file_search tool add those files to the thread's vector
+ * store, creating one for the thread when it has none (as OpenAI does). Unknown file ids are
+ * skipped: the message is already stored.
+ */
+export async function attachMessageFiles(services: AppServices, project: string, threadId: string, messages: MessageRow[]): Promise<void> {
+  const fileIds = new Set<string>()
+  for (const m of messages) {
+    for (const a of (m.attachments ?? []) as { file_id: string; tools?: { type: string }[] }[]) {
+      if (a.tools?.some((t) => t.type === 'file_search')) fileIds.add(a.file_id)
+    }
+  }
+  if (fileIds.size === 0) return
+  const known = (await getFileRows(services.db, project, [...fileIds])).map((f) => f.id)
+  if (known.length === 0) return
+  const { db } = services
+  const thread = await db.selectFrom('threads').select('tool_resources').where('id', '=', threadId).executeTakeFirst()
+  if (!thread) return
+  const resources = (thread.tool_resources ?? {}) as { file_search?: { vector_store_ids?: string[] } }
+  let storeId = resources.file_search?.vector_store_ids?.[0]
+  if (storeId && (await getVectorStoreRows(db, project, [storeId])).length === 0) storeId = undefined
+  if (!storeId) {
+    const store = await insertVectorStore(db, project, { name: `vector store for ${threadId}`, expires_after: { anchor: 'last_active_at', days: 7 } })
+    storeId = store.id
+    const updated = { ...resources, file_search: { ...resources.file_search, vector_store_ids: [storeId] } }
+    await db.updateTable('threads').set({ tool_resources: JSON.stringify(updated) }).where('id', '=', threadId).execute()
+  }
+  await addFilesToStore(
+    services,
+    project,
+    storeId,
+    known.map((file_id) => ({ file_id })),
+  )
+}
