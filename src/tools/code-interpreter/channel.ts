@@ -84,7 +84,7 @@ export class JsonLineChannel {
   execCell(code: string, limits: SandboxLimits, interrupt: () => void, kill: () => void): Promise<CellResult> {
     return this.serial(async () => {
       if (this.exited) return { output: '', images: [], error: true, stopped: 'died' as const }
-      let stage: 'running' | 'interrupted' | 'killed' = 'running'
+      let stage = 'running' as 'running' | 'interrupted' | 'killed'
       let hardTimer: NodeJS.Timeout | undefined
       const softTimer = setTimeout(() => {
         stage = 'interrupted'

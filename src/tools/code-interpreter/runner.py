@@ -219,6 +219,6 @@ def run_cell_json(code):
     return json.dumps(run_cell(code, read_output, begin_output))
 
 
-if __name__ == '__main__' and sys.argv[-1] == 'fd':
+if __name__ == '__main__' and sys.argv[1:] == ['fd']:
     os.makedirs('/mnt/data', exist_ok=True)
     serve_fd()
