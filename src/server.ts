@@ -117,8 +117,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // Files a previous process left `in_progress` are ingested again.
     await startIngestion(services)
   }
-  // Before anything else closes: unfinished ingestion stays `in_progress` for the next start.
-  cleanups.unshift(() => ingestor(services).stop())
   log.info({ url: url || undefined, roles, database: database.kind, startupMs: Date.now() - started }, roles.api ? 'threadline listening' : 'threadline worker ready')
 
   let closing: Promise<void> | null = null
@@ -134,6 +132,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           setTimeout(() => (s as unknown as { closeAllConnections?: () => void }).closeAllConnections?.(), 2_000).unref()
         })
       }
+      // First, so a queue drain does not wait for it: unfinished files stay `in_progress` for the next start.
+      await ingestor(services).stop()
       await engine.shutdown()
       for (const cleanup of cleanups) await cleanup()
       await database.close()

@@ -34,6 +34,10 @@ export class FakeUpstream {
   defaultScript: Script = { text: 'Hello from the fake upstream.' }
   /** Embeddings: deterministic vectors from a bag of hashed words. */
   embeddingDims = 64
+  /** Embeddings requests get no answer while set (ingestion stays in progress). */
+  embeddingsHang = false
+  /** The next N embeddings requests fail with a 500 (retries). */
+  embeddingFailures = 0
   url = ''
 
   constructor() {
@@ -158,6 +162,13 @@ export class FakeUpstream {
   }
 
   private embeddings(body: any, res: ServerResponse) {
+    if (this.embeddingsHang) return
+    if (this.embeddingFailures > 0) {
+      this.embeddingFailures--
+      res.writeHead(500, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ error: { message: 'scripted embeddings failure', type: 'server_error' } }))
+      return
+    }
     const inputs: string[] = Array.isArray(body.input) ? body.input : [body.input]
     const data = inputs.map((text, index) => ({ object: 'embedding', index, embedding: embed(text, this.embeddingDims) }))
     res.writeHead(200, { 'content-type': 'application/json' })
