@@ -2,10 +2,12 @@
  * bench:stream — streaming throughput and latency, side by side in one run:
  *   (a) straight from the upstream (the scripted fast fake),
  *   (b) the same stream through Threadline (a child process on the embedded database),
- *   (c) 500 concurrent streamed runs through Threadline: errors and server RSS.
+ *   (c) 500 concurrent streamed runs through Threadline: errors and server RSS,
+ *   (d) the same as (b) and (c) with the upstream behind the AI SDK provider (a second child
+ *       process whose config file names the upstream with `kind: 'ai-sdk-openai-compatible'`).
  * Prints a markdown table. Not a test: numbers depend on the machine.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { EventSourceParserStream } from 'eventsource-parser/stream'
@@ -71,93 +73,120 @@ async function startUpstream(script: object) {
   }
 }
 
+/** A Threadline child process on its own embedded database, and a client for its API. */
+async function startThreadline(dataDir: string, env: Record<string, string>) {
+  const key = 'sk-bench-key-0001'
+  const server = await startProcess('start', { THREADLINE_DATA_DIR: dataDir, THREADLINE_API_KEYS: key, THREADLINE_LOG_LEVEL: 'warn', ...env })
+  const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
+  const api = (path: string, body: unknown) => fetch(server.url + path, { method: 'POST', headers, body: JSON.stringify(body) })
+  const assistant = (await (await api('/assistants', { model: 'fake' })).json()) as { id: string }
+  const newThread = async (content: string) => ((await (await api('/threads', { messages: [{ role: 'user', content }] })).json()) as { id: string }).id
+  const streamRun = async (threadId: string, t0: number) =>
+    consume(await api(`/threads/${threadId}/runs`, { assistant_id: assistant.id, stream: true }), (e) => e === 'thread.message.delta', t0)
+  return { server, pid: server.child.pid!, newThread, streamRun }
+}
+type Threadline = Awaited<ReturnType<typeof startThreadline>>
+
+/** (c): many concurrent streamed runs on one server; errors, TTFT and the server's RSS. */
+async function concurrentRuns(tl: Threadline) {
+  const idleRss = rssOf(tl.pid)
+  let peakRss = idleRss
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssOf(tl.pid))), 50)
+  const threads = await Promise.all(Array.from({ length: CONCURRENT }, () => tl.newThread('c')))
+  let errors = 0
+  const t0 = performance.now()
+  const results = await Promise.all(
+    threads.map(async (id) => {
+      try {
+        const s = await tl.streamRun(id, performance.now())
+        if (s.deltas < 1) errors++
+        return s
+      } catch {
+        errors++
+        return null
+      }
+    }),
+  )
+  const wall = performance.now() - t0
+  clearInterval(sampler)
+  const ok = results.filter((r): r is StreamStats => r !== null)
+  return { errors, wall, ok, idleRss, peakRss }
+}
+
 async function main() {
   const text = 'tok '.repeat(TOKENS)
   const upstream = await startUpstream({ text, chunks: TOKENS, flushFirst: true })
   const dataDir = mkdtempSync(join(tmpdir(), 'threadline-bench-'))
-  const key = 'sk-bench-key-0001'
-  const server = await startProcess('start', {
-    THREADLINE_DATA_DIR: dataDir,
-    THREADLINE_API_KEYS: key,
-    THREADLINE_UPSTREAM_BASE_URL: upstream.url,
-    THREADLINE_LOG_LEVEL: 'warn',
-  })
-  const pid = server.child.pid!
-  const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
-  const api = (path: string, body: unknown) => fetch(server.url + path, { method: 'POST', headers, body: JSON.stringify(body) })
+  const sdkDir = mkdtempSync(join(tmpdir(), 'threadline-bench-sdk-'))
+  // (d): the same upstream, reached through the AI SDK provider instead of the direct one.
+  const sdkConfig = join(sdkDir, 'threadline.config.json')
+  writeFileSync(sdkConfig, JSON.stringify({ providers: [{ name: 'aisdk', kind: 'ai-sdk-openai-compatible', baseURL: upstream.url }] }))
+  let direct: Threadline | undefined
+  let sdk: Threadline | undefined
   try {
-    const assistant = (await (await api('/assistants', { model: 'fake' })).json()) as { id: string }
+    direct = await startThreadline(dataDir, { THREADLINE_UPSTREAM_BASE_URL: upstream.url })
+    sdk = await startThreadline(join(sdkDir, 'data'), { THREADLINE_CONFIG: sdkConfig })
+    const servers = [direct, sdk]
 
-    // Warm up both paths (JIT, connections, tokenizer).
+    // Warm up every path (JIT, connections, tokenizer, the lazily loaded AI SDK).
     for (let i = 0; i < 3; i++) {
       const t0 = performance.now()
       await consume(await fetch(upstream.url + '/chat/completions', { method: 'POST', body: JSON.stringify({ model: 'fake', messages: [] }) }), () => true, t0)
-      const thread = (await (await api('/threads', { messages: [{ role: 'user', content: 'warm' }] })).json()) as { id: string }
-      await consume(await api(`/threads/${thread.id}/runs`, { assistant_id: assistant.id, stream: true }), (e) => e === 'thread.message.delta', t0)
+      for (const tl of servers) await tl.streamRun(await tl.newThread('warm'), performance.now())
     }
 
-    const direct: StreamStats[] = []
-    const through: StreamStats[] = []
+    // Rounds interleave the paths so that load from elsewhere on the machine hits them alike.
+    const fromUpstream: StreamStats[] = []
+    const throughDirect: StreamStats[] = []
+    const throughSdk: StreamStats[] = []
     for (let i = 0; i < ROUNDS; i++) {
-      let t0 = performance.now()
-      direct.push(await consume(await fetch(upstream.url + '/chat/completions', { method: 'POST', body: JSON.stringify({ model: 'fake', messages: [{ role: 'user', content: 'x' }], stream: true }) }), (e) => e === undefined || e === 'message', t0))
-      const thread = (await (await api('/threads', { messages: [{ role: 'user', content: 'x' }] })).json()) as { id: string }
-      t0 = performance.now()
-      through.push(await consume(await api(`/threads/${thread.id}/runs`, { assistant_id: assistant.id, stream: true }), (e) => e === 'thread.message.delta', t0))
+      const t0 = performance.now()
+      fromUpstream.push(await consume(await fetch(upstream.url + '/chat/completions', { method: 'POST', body: JSON.stringify({ model: 'fake', messages: [{ role: 'user', content: 'x' }], stream: true }) }), (e) => e === undefined || e === 'message', t0))
+      for (const [tl, into] of [[direct, throughDirect], [sdk, throughSdk]] as const) {
+        const thread = await tl.newThread('x')
+        into.push(await tl.streamRun(thread, performance.now()))
+      }
     }
-    // The direct stream also counts its role/finish/usage chunks; count content deltas only.
-    const directDeltas = TOKENS
-    const rate = (s: StreamStats[], n: number) => s.map((x) => (n / x.totalMs) * 1000)
 
-    // (c) many concurrent streamed runs, a short answer each.
+    // (c) many concurrent streamed runs, a short answer each, on either provider.
     await upstream.setScript({ text: 'tok '.repeat(50), chunks: 50 })
-    const idleRss = rssOf(pid)
-    let peakRss = idleRss
-    const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssOf(pid))), 50)
-    const threads = await Promise.all(
-      Array.from({ length: CONCURRENT }, async () => ((await (await api('/threads', { messages: [{ role: 'user', content: 'c' }] })).json()) as { id: string }).id),
-    )
-    let errors = 0
-    const t0 = performance.now()
-    const results = await Promise.all(
-      threads.map(async (id) => {
-        try {
-          const s = await consume(await api(`/threads/${id}/runs`, { assistant_id: assistant.id, stream: true }), (e) => e === 'thread.message.delta', performance.now())
-          if (s.deltas < 1) errors++
-          return s
-        } catch {
-          errors++
-          return null
-        }
-      }),
-    )
-    const wall = performance.now() - t0
-    clearInterval(sampler)
-    const ok = results.filter((r): r is StreamStats => r !== null)
+    const concurrentDirect = await concurrentRuns(direct)
+    const concurrentSdk = await concurrentRuns(sdk)
 
-    const directRate = pct(rate(direct, directDeltas), 50)
-    const throughRate = pct(rate(through, TOKENS), 50)
+    // The direct stream also counts its role/finish/usage chunks; rates count content tokens only.
+    const rate = (s: StreamStats[]) => pct(s.map((x) => (TOKENS / x.totalMs) * 1000), 50)
     // Streaming throughput once tokens flow (TTFT is reported on its own).
     const flowing = (s: StreamStats[]) => pct(s.map((x) => (TOKENS / (x.totalMs - x.ttftMs)) * 1000), 50)
+    const ttft = (s: StreamStats[], p: number) => pct(s.map((x) => x.ttftMs), p)
+    const row = (label: string, s: StreamStats[]) =>
+      `| ${label} | ${fmt(rate(s), 0)} | ${fmt(flowing(s), 0)} | ${fmt(ttft(s, 50), 2)} | ${fmt(ttft(s, 99), 2)} | ${fmt(pct(s.map((x) => x.totalMs), 50))} |`
+    const versus = (label: string, s: StreamStats[]) =>
+      `${label}/(a): throughput ${fmt(rate(s) / rate(fromUpstream), 2)} whole stream, ${fmt(flowing(s) / flowing(fromUpstream), 2)} after the first token; added TTFT p50 ${fmt(ttft(s, 50) - ttft(fromUpstream, 50), 2)} ms`
     console.log(`\n## bench:stream — ${TOKENS} tokens per stream, ${ROUNDS} rounds, ${CONCURRENT} concurrent runs\n`)
     console.log('| path | tokens/s p50 (whole stream) | tokens/s p50 (after first token) | TTFT p50 (ms) | TTFT p99 (ms) | stream total p50 (ms) |')
     console.log('|---|---|---|---|---|---|')
-    console.log(`| (a) direct from upstream | ${fmt(directRate, 0)} | ${fmt(flowing(direct), 0)} | ${fmt(pct(direct.map((s) => s.ttftMs), 50), 2)} | ${fmt(pct(direct.map((s) => s.ttftMs), 99), 2)} | ${fmt(pct(direct.map((s) => s.totalMs), 50))} |`)
-    console.log(`| (b) through Threadline | ${fmt(throughRate, 0)} | ${fmt(flowing(through), 0)} | ${fmt(pct(through.map((s) => s.ttftMs), 50), 2)} | ${fmt(pct(through.map((s) => s.ttftMs), 99), 2)} | ${fmt(pct(through.map((s) => s.totalMs), 50))} |`)
+    console.log(row('(a) direct from upstream', fromUpstream))
+    console.log(row('(b) through Threadline', throughDirect))
+    console.log(row('(d) through Threadline, AI SDK provider', throughSdk))
     console.log('')
-    console.log(`throughput ratio (b)/(a): ${fmt(throughRate / directRate, 2)} whole stream, ${fmt(flowing(through) / flowing(direct), 2)} after the first token   added TTFT p50: ${fmt(pct(through.map((s) => s.ttftMs), 50) - pct(direct.map((s) => s.ttftMs), 50), 2)} ms`)
+    console.log(versus('(b)', throughDirect))
+    console.log(versus('(d)', throughSdk))
+    console.log(`(d)/(b): throughput ${fmt(rate(throughSdk) / rate(throughDirect), 2)} whole stream, ${fmt(flowing(throughSdk) / flowing(throughDirect), 2)} after the first token; TTFT p50 ${fmt(ttft(throughSdk, 50) - ttft(throughDirect, 50), 2)} ms more`)
     console.log('')
-    console.log('| (c) concurrent streamed runs | value |')
-    console.log('|---|---|')
-    console.log(`| runs | ${CONCURRENT} |`)
-    console.log(`| errors | ${errors} |`)
-    console.log(`| wall time (s) | ${fmt(wall / 1000, 2)} |`)
-    console.log(`| TTFT p50 / p99 (ms) | ${fmt(pct(ok.map((s) => s.ttftMs), 50))} / ${fmt(pct(ok.map((s) => s.ttftMs), 99))} |`)
-    console.log(`| server RSS idle → peak (MB) | ${fmt(idleRss, 0)} → ${fmt(peakRss, 0)} (+${fmt(peakRss - idleRss, 0)}) |`)
+    console.log('| (c) concurrent streamed runs | direct provider (b) | AI SDK provider (d) |')
+    console.log('|---|---|---|')
+    const both = (f: (c: typeof concurrentDirect) => string) => `${f(concurrentDirect)} | ${f(concurrentSdk)}`
+    console.log(`| runs | ${CONCURRENT} | ${CONCURRENT} |`)
+    console.log(`| errors | ${both((c) => String(c.errors))} |`)
+    console.log(`| wall time (s) | ${both((c) => fmt(c.wall / 1000, 2))} |`)
+    console.log(`| TTFT p50 / p99 (ms) | ${both((c) => `${fmt(pct(c.ok.map((s) => s.ttftMs), 50))} / ${fmt(pct(c.ok.map((s) => s.ttftMs), 99))}`)} |`)
+    console.log(`| server RSS idle → peak (MB) | ${both((c) => `${fmt(c.idleRss, 0)} → ${fmt(c.peakRss, 0)} (+${fmt(c.peakRss - c.idleRss, 0)})`)} |`)
   } finally {
-    await server.stop()
+    await direct?.server.stop()
+    await sdk?.server.stop()
     await upstream.stop()
     rmSync(dataDir, { recursive: true, force: true })
+    rmSync(sdkDir, { recursive: true, force: true })
   }
 }
 
