@@ -24,6 +24,7 @@ import {
   type UserContent,
 } from 'ai'
 import type { ProviderConfig, ProviderKind } from '../config.ts'
+import type { Logger } from '../log.ts'
 import {
   ProviderError,
   type ChatContentPart,
@@ -66,9 +67,12 @@ export class AiSdkProvider implements Provider {
   constructor(
     private readonly config: ProviderConfig & { kind: SdkKind },
     private readonly idleTimeoutMs: number,
+    private readonly log?: Logger,
   ) {
     this.name = config.name
     this.languageModel = modelFactory(config)
+    // The SDK prints call warnings (e.g. an unsupported setting) to stderr; ours go to the log.
+    if (log) (globalThis as { AI_SDK_LOG_WARNINGS?: unknown }).AI_SDK_LOG_WARNINGS ??= false
   }
 
   async *stream(request: ChatRequest, signal: AbortSignal): AsyncIterable<StreamPart> {
@@ -160,6 +164,9 @@ export class AiSdkProvider implements Provider {
         throw fail(part.error)
       case 'abort':
         throw fail(new Error(part.reason ?? 'aborted'))
+      case 'start-step':
+        if (part.warnings.length) this.log?.warn({ provider: this.name, warnings: part.warnings }, 'AI SDK call warnings')
+        return null
       default:
         // start/step markers, text-start/-end, tool-input-end, the assembled tool-call (its id,
         // name and arguments were already streamed), reasoning: nothing the engine needs.
@@ -179,9 +186,11 @@ export class AiSdkProvider implements Provider {
     const serial = request.parallel_tool_calls === false && !!request.tools?.length
     if (kind === 'ai-sdk-openai-compatible') {
       const schema = request.response_format?.type === 'json_schema' ? (request.response_format.json_schema as { strict?: boolean | null } | undefined) : undefined
-      // Keys other than the SDK's own go into the request body as they are.
+      // Keys other than the SDK's own go into the request body as they are. The SDK reads them
+      // under the provider name up to its first dot, preferably camel-cased.
+      const key = this.config.name.split('.')[0].trim().replace(/[_-]([a-z])/g, (g) => g[1].toUpperCase())
       return {
-        [this.config.name]: {
+        [key]: {
           ...(serial ? { parallel_tool_calls: false } : {}),
           ...(schema ? { strictJsonSchema: schema.strict === true } : {}),
         },

@@ -1,4 +1,5 @@
 import type { Config, ProviderConfig } from '../config.ts'
+import { createLogger } from '../log.ts'
 import { OpenAICompatibleProvider } from './openai-compatible.ts'
 import { ProviderError, type ChatRequest, type Provider, type StreamPart } from './types.ts'
 
@@ -10,7 +11,7 @@ export class ProviderRegistry {
   private readonly providers = new Map<string, Provider>()
 
   constructor(private readonly config: Config) {
-    for (const p of config.providers) this.providers.set(p.name, createProvider(p, p.timeoutMs ?? config.upstreamTimeoutMs))
+    for (const p of config.providers) this.providers.set(p.name, createProvider(p, p.timeoutMs ?? config.upstreamTimeoutMs, config.logLevel))
   }
 
   resolve(model: string): { provider: Provider; model: string } {
@@ -31,10 +32,10 @@ export class ProviderRegistry {
 }
 
 /** The direct Chat Completions client unless the config asks for the AI SDK (`kind`). */
-function createProvider(config: ProviderConfig, idleTimeoutMs: number): Provider {
+function createProvider(config: ProviderConfig, idleTimeoutMs: number, logLevel: string): Provider {
   const kind = config.kind ?? 'openai-compatible'
   if (kind === 'openai-compatible') return new OpenAICompatibleProvider(config, idleTimeoutMs)
-  return new LazyProvider(config.name, async () => new (await import('./ai-sdk.ts')).AiSdkProvider({ ...config, kind }, idleTimeoutMs))
+  return new LazyProvider(config.name, async () => new (await import('./ai-sdk.ts')).AiSdkProvider({ ...config, kind }, idleTimeoutMs, createLogger(logLevel)))
 }
 
 /** Loads the AI SDK on first use, so servers that never call it do not pay its start-up time and memory. */

@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pino } from 'pino'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config.ts'
 import { AiSdkProvider } from '../../src/providers/ai-sdk.ts'
@@ -135,6 +136,18 @@ describe('AI SDK provider (OpenAI-compatible upstream)', () => {
       max_tokens: 50,
       reasoning_effort: 'low',
     })
+  })
+
+  it('puts provider-specific settings where the SDK reads them, whatever the provider is called', async () => {
+    const lines: string[] = []
+    const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) })
+    for (const name of ['my-gateway', 'my.gateway', 'my_gateway']) {
+      const named = new AiSdkProvider({ name, kind: 'ai-sdk-openai-compatible', baseURL: upstream.url }, 300, log)
+      upstream.enqueue({ toolCalls: [{ name: 'get_weather', arguments: '{"city":"Rome"}' }] })
+      for await (const _ of named.stream({ ...hello, tools: [fn('get_weather')], parallel_tool_calls: false }, new AbortController().signal));
+      expect(upstream.lastChat().parallel_tool_calls).toBe(false)
+    }
+    expect(lines).toEqual([]) // and no call warnings (e.g. about a deprecated options key)
   })
 
   it('passes response_format json_object and json_schema on', async () => {
