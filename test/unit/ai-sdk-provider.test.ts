@@ -205,6 +205,103 @@ describe('AI SDK provider (OpenAI-compatible upstream)', () => {
   })
 })
 
+describe('native providers through the AI SDK: the requests they build', () => {
+  // No network here to reach Anthropic or Google; the fake upstream records what would be sent
+  // and answers 503, so these check the request mapping, not the parsing of real responses.
+  const request: ChatRequest = {
+    model: 'some-model',
+    messages: [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Weather in Paris and Oslo?' },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          { id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+          { id: 'call_2', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } },
+        ],
+      },
+      { role: 'tool', tool_call_id: 'call_1', content: '21C' },
+      { role: 'tool', tool_call_id: 'call_2', content: '3C' },
+    ],
+    tools: [fn('get_weather')],
+    tool_choice: 'auto',
+    parallel_tool_calls: false,
+    max_tokens: 100,
+  }
+  const send = async (kind: 'anthropic' | 'google') => {
+    const native = new AiSdkProvider({ name: kind, kind, baseURL: upstream.url, apiKey: 'native-key' }, 2000)
+    upstream.enqueue({ status: 503 })
+    const out: StreamPart[] = []
+    await expect(
+      (async () => {
+        for await (const p of native.stream(request, new AbortController().signal)) out.push(p)
+      })(),
+    ).rejects.toMatchObject({ kind: 'server', status: 503 })
+    return upstream.requests.at(-1)!
+  }
+
+  it('anthropic: Messages API with system, tool_use / tool_result blocks and no parallel tool use', async () => {
+    const sent = await send('anthropic')
+    expect(sent.path).toBe('/v1/messages')
+    expect(sent.headers['x-api-key']).toBe('native-key')
+    expect(sent.body).toMatchObject({
+      model: 'some-model',
+      max_tokens: 100,
+      stream: true,
+      system: [{ type: 'text', text: 'Be brief.' }],
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: 'Weather in Paris and Oslo?' }] },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'tool_use', id: 'call_1', name: 'get_weather', input: { city: 'Paris' } },
+            { type: 'tool_use', id: 'call_2', name: 'get_weather', input: { city: 'Oslo' } },
+          ],
+        },
+        {
+          role: 'user',
+          content: [
+            { type: 'tool_result', tool_use_id: 'call_1', content: '21C' },
+            { type: 'tool_result', tool_use_id: 'call_2', content: '3C' },
+          ],
+        },
+      ],
+      tools: [{ name: 'get_weather', description: 'get_weather tool', input_schema: fn('get_weather').function.parameters }],
+      tool_choice: { type: 'auto', disable_parallel_tool_use: true },
+    })
+  })
+
+  it('google: Gemini streamGenerateContent with functionCall / functionResponse parts', async () => {
+    const sent = await send('google')
+    expect(sent.path).toBe('/v1/models/some-model:streamGenerateContent?alt=sse')
+    expect(sent.headers['x-goog-api-key']).toBe('native-key')
+    expect(sent.body).toMatchObject({
+      systemInstruction: { parts: [{ text: 'Be brief.' }] },
+      generationConfig: { maxOutputTokens: 100 },
+      contents: [
+        { role: 'user', parts: [{ text: 'Weather in Paris and Oslo?' }] },
+        {
+          role: 'model',
+          parts: [
+            { functionCall: { id: 'call_1', name: 'get_weather', args: { city: 'Paris' } } },
+            { functionCall: { id: 'call_2', name: 'get_weather', args: { city: 'Oslo' } } },
+          ],
+        },
+        {
+          role: 'user',
+          parts: [
+            { functionResponse: { id: 'call_1', name: 'get_weather', response: { name: 'get_weather', content: '21C' } } },
+            { functionResponse: { id: 'call_2', name: 'get_weather', response: { name: 'get_weather', content: '3C' } } },
+          ],
+        },
+      ],
+      tools: [{ functionDeclarations: [{ name: 'get_weather', description: 'get_weather tool', parametersJsonSchema: fn('get_weather').function.parameters }] }],
+      toolConfig: { functionCallingConfig: { mode: 'AUTO' } },
+    })
+  })
+})
+
 describe('provider config kind', () => {
   it('builds AI SDK providers when the config says so and keeps the direct one by default', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tl-config-'))
