@@ -51,6 +51,11 @@ const FileConfig = z.strictObject({
   upstreamRetries: z.number().int().min(0).max(10).optional(),
   maxFileBytes: z.number().int().positive().optional(),
   embeddingModel: z.string().optional(),
+  codeSandbox: z.enum(['auto', 'bwrap', 'pyodide', 'none']).optional(),
+  codeTimeoutMs: z.number().int().positive().optional(),
+  codeIdleSeconds: z.number().int().positive().optional(),
+  codeMaxSessions: z.number().int().positive().optional(),
+  codeMemoryMb: z.number().int().positive().optional(),
 })
 
 export type ProviderConfig = z.infer<typeof ProviderConfig>
@@ -84,6 +89,16 @@ export interface Config {
   maxFileBytes: number
   /** Embedding model on the default provider's `/embeddings`; null = lexical search only. */
   embeddingModel: string | null
+  /** code_interpreter sandbox: 'auto' = bubblewrap when it works, Pyodide only in open loopback mode. */
+  codeSandbox: 'auto' | 'bwrap' | 'pyodide' | 'none'
+  /** Time limit of one code_interpreter execution (soft interrupt, then a hard kill). */
+  codeTimeoutMs: number
+  /** A thread's sandbox session unused this long is closed. */
+  codeIdleSeconds: number
+  /** Live sandbox sessions at most (least recently used evicted). */
+  codeMaxSessions: number
+  /** Memory per sandbox session. */
+  codeMemoryMb: number
 }
 
 /** `THREADLINE_API_KEYS="sk-a=projA,sk-b=projB"`; a key without `=project` belongs to `default`. */
@@ -130,6 +145,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     eventRetentionSeconds: numberEnv(env.THREADLINE_EVENT_RETENTION_SECONDS) ?? 3600,
     maxFileBytes: numberEnv(env.THREADLINE_MAX_FILE_BYTES) ?? file.maxFileBytes ?? 512 * 1024 * 1024,
     embeddingModel: env.THREADLINE_EMBEDDING_MODEL ?? file.embeddingModel ?? null,
+    codeSandbox: codeSandboxEnv(env.THREADLINE_CODE_SANDBOX) ?? file.codeSandbox ?? 'auto',
+    codeTimeoutMs: numberEnv(env.THREADLINE_CODE_TIMEOUT_MS) ?? file.codeTimeoutMs ?? 60_000,
+    codeIdleSeconds: numberEnv(env.THREADLINE_CODE_IDLE_SECONDS) ?? file.codeIdleSeconds ?? 3600,
+    codeMaxSessions: numberEnv(env.THREADLINE_CODE_MAX_SESSIONS) ?? file.codeMaxSessions ?? 20,
+    codeMemoryMb: numberEnv(env.THREADLINE_CODE_MEMORY_MB) ?? file.codeMemoryMb ?? 1024,
   }
   return { ...config, ...overrides }
 }
@@ -143,6 +163,12 @@ function readConfigFile(path: string | undefined): z.infer<typeof FileConfig> {
   const parsed = FileConfig.safeParse(JSON.parse(readFileSync(file, 'utf8')))
   if (!parsed.success) throw new Error(`Invalid config file ${file}: ${parsed.error.message}`)
   return parsed.data
+}
+
+function codeSandboxEnv(value: string | undefined): Config['codeSandbox'] | undefined {
+  if (value === undefined || value === '') return undefined
+  if (value === 'auto' || value === 'bwrap' || value === 'pyodide' || value === 'none') return value
+  throw new Error(`THREADLINE_CODE_SANDBOX must be auto, bwrap, pyodide or none, got ${value}`)
 }
 
 function numberEnv(value: string | undefined): number | undefined {

@@ -13,6 +13,7 @@ import { openDatabase } from './store/db.ts'
 import { PostgresEventLog, deleteExpiredEvents } from './cluster/pg-events.ts'
 import { GraphileQueue, graphileJobs } from './cluster/graphile-queue.ts'
 import { LeaseKeeper } from './cluster/leases.ts'
+import { registerCodeInterpreter } from './tools/code-interpreter/index.ts'
 import { ingestor, registerIngestion, startIngestion } from './ingest/ingestion.ts'
 import { FileSearchTool } from './tools/file-search.ts'
 
@@ -60,6 +61,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const engine = new RunEngine(services, opts.clock ?? systemClock)
   services.engine = engine
   const cleanups: (() => Promise<void>)[] = []
+  // Sandboxed Python for runs with the code_interpreter tool (backend probed on first use).
+  cleanups.push(registerCodeInterpreter(services, engine, { openLoopback: open }).close)
   /** Cluster mode: start taking jobs once every job handler is registered. */
   let startTakingJobs = async () => {}
 

@@ -50,7 +50,8 @@ export interface SandboxSession {
   readonly backend: BackendName
   /** Whether the interpreter is still alive (a hard kill or a crash ends it). */
   readonly alive: boolean
-  exec(code: string): Promise<CellResult>
+  /** Run one cell; an abort stops it like the time limit does. */
+  exec(code: string, signal?: AbortSignal): Promise<CellResult>
   /** A file at /mnt/data/<name> (a plain name, no directories). */
   putFile(name: string, bytes: Buffer): Promise<void>
   getFile(name: string): Promise<Buffer | null>

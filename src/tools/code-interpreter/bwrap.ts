@@ -192,12 +192,13 @@ class BwrapSession implements SandboxSession {
     }
   }
 
-  exec(code: string): Promise<CellResult> {
+  exec(code: string, signal?: AbortSignal): Promise<CellResult> {
     return this.channel!.execCell(
       code,
       this.limits,
-      () => this.pythonPid && signal(this.pythonPid, 'SIGINT'),
+      () => this.pythonPid && sendSignal(this.pythonPid, 'SIGINT'),
       () => this.kill(),
+      signal,
     )
   }
 
@@ -218,7 +219,7 @@ class BwrapSession implements SandboxSession {
   }
 
   private kill() {
-    if (this.pythonPid) signal(this.pythonPid, 'SIGKILL')
+    if (this.pythonPid) sendSignal(this.pythonPid, 'SIGKILL')
     this.child?.kill('SIGKILL')
   }
 
@@ -236,7 +237,7 @@ class BwrapSession implements SandboxSession {
   }
 }
 
-function signal(pid: number, name: NodeJS.Signals) {
+function sendSignal(pid: number, name: NodeJS.Signals) {
   try {
     process.kill(pid, name)
   } catch {}

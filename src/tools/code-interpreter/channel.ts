@@ -81,21 +81,26 @@ export class JsonLineChannel {
   }
 
   /** Run one cell under the time limit. */
-  execCell(code: string, limits: SandboxLimits, interrupt: () => void, kill: () => void): Promise<CellResult> {
+  execCell(code: string, limits: SandboxLimits, interrupt: () => void, kill: () => void, signal?: AbortSignal): Promise<CellResult> {
     return this.serial(async () => {
       if (this.exited) return { output: '', images: [], error: true, stopped: 'died' as const }
       let stage = 'running' as 'running' | 'interrupted' | 'killed'
       let hardTimer: NodeJS.Timeout | undefined
-      const softTimer = setTimeout(() => {
+      const stop = () => {
+        if (stage !== 'running') return
         stage = 'interrupted'
         interrupt()
         hardTimer = setTimeout(() => {
           stage = 'killed'
           kill()
         }, limits.graceMs)
-      }, limits.timeoutMs)
+      }
+      const softTimer = setTimeout(stop, limits.timeoutMs)
+      // A cancelled run stops its cell the same way, without waiting for the time limit.
+      signal?.addEventListener('abort', stop, { once: true })
       this.send({ op: 'exec', code })
       const reply = (await this.next()) as { output: string; images: string[]; error: boolean; interrupted: boolean } | null
+      signal?.removeEventListener('abort', stop)
       clearTimeout(softTimer)
       clearTimeout(hardTimer)
       if (reply === null) {

@@ -125,12 +125,13 @@ class PyodideSession implements SandboxSession {
     }
   }
 
-  exec(code: string): Promise<CellResult> {
+  exec(code: string, signal?: AbortSignal): Promise<CellResult> {
     return this.channel!.execCell(
       code,
       this.limits,
       () => this.channel!.send({ op: 'interrupt' }),
       () => this.child?.kill('SIGKILL'),
+      signal,
     )
   }
 

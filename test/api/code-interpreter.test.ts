@@ -1,0 +1,189 @@
+import { toFile } from 'openai'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { BwrapBackend } from '../../src/tools/code-interpreter/bwrap.ts'
+import { startTestServer, type TestContext } from '../support/harness.ts'
+import { collectEvents, names } from '../support/stream.ts'
+
+/**
+ * code_interpreter end to end on the bubblewrap backend: the scripted upstream calls the tool,
+ * the real server runs the code in the real sandbox, the SDK reads the run back.
+ */
+const unavailable = await BwrapBackend.probe()
+const code = (src: string) => ({ toolCalls: [{ name: 'code_interpreter', arguments: JSON.stringify({ code: src }) }] })
+
+describe.skipIf(unavailable !== null)('code_interpreter (bwrap)', () => {
+  let t: TestContext
+  let assistantId: string
+
+  beforeAll(async () => {
+    t = await startTestServer({ codeSandbox: 'bwrap', codeTimeoutMs: 20_000 })
+    assistantId = (await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'code_interpreter' }] })).id
+  })
+  afterAll(async () => t?.close())
+  beforeEach(() => t.upstream.reset())
+
+  async function runOn(threadId: string, ...scripts: Parameters<TestContext['upstream']['enqueue']>) {
+    t.upstream.enqueue(...scripts)
+    const run = await t.client.beta.threads.runs.createAndPoll(threadId, { assistant_id: assistantId }, { pollIntervalMs: 50 })
+    const steps = await t.client.beta.threads.runs.steps.list(run.id, { thread_id: threadId, order: 'asc' })
+    const calls = steps.data.flatMap((s) => (s.step_details.type === 'tool_calls' ? s.step_details.tool_calls : []))
+    return { run, calls: calls as any[] }
+  }
+
+  it('runs print(6*7): logs output, the model sees it, the answer follows', async () => {
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'What is 6 times 7?' }] })
+    const { run, calls } = await runOn(thread.id, code('print(6*7)'), { text: 'The answer is 42.' })
+    expect(run.status).toBe('completed')
+    expect(calls).toHaveLength(1)
+    expect(calls[0]).toEqual({ id: expect.stringMatching(/^call_/), type: 'code_interpreter', code_interpreter: { input: 'print(6*7)', outputs: [{ type: 'logs', logs: '42\n' }] } })
+    // The tool result went back to the model as the function output.
+    const followUp = t.upstream.lastChat()
+    expect(followUp.tools.map((x: any) => x.function.name)).toEqual(['code_interpreter'])
+    expect(followUp.messages.find((m: any) => m.role === 'tool')?.content).toBe('42\n')
+    const messages = await t.client.beta.threads.messages.list(thread.id)
+    expect((messages.data[0]!.content[0] as any).text.value).toBe('The answer is 42.')
+  })
+
+  it('reads an uploaded CSV with pandas and writes one: output file, file_path annotation, download', async () => {
+    const csv = await t.client.files.create({ file: await toFile(Buffer.from('city,temp\nParis,21\nOslo,12\nRome,27\n'), 'temps.csv'), purpose: 'assistants' })
+    const thread = await t.client.beta.threads.create({
+      messages: [{ role: 'user', content: 'Sort my temperatures', attachments: [{ file_id: csv.id, tools: [{ type: 'code_interpreter' }] }] }],
+    })
+    const { run, calls } = await runOn(
+      thread.id,
+      code('import pandas as pd\ndf = pd.read_csv("/mnt/data/temps.csv")\ndf.sort_values("temp").to_csv("/mnt/data/sorted.csv", index=False)\nprint(df.temp.mean())'),
+      { text: 'Done: [sorted.csv](sandbox:/mnt/data/sorted.csv).' },
+    )
+    expect(run.status).toBe('completed')
+    expect(calls[0].code_interpreter.outputs).toEqual([{ type: 'logs', logs: '20.0\n' }])
+    const [message] = (await t.client.beta.threads.messages.list(thread.id, { limit: 1 })).data
+    const text = (message!.content[0] as any).text
+    expect(text.value).toBe('Done: [sorted.csv](sandbox:/mnt/data/sorted.csv).')
+    expect(text.annotations).toHaveLength(1)
+    const annotation = text.annotations[0]
+    expect(annotation).toMatchObject({ type: 'file_path', text: 'sandbox:/mnt/data/sorted.csv', start_index: 19, end_index: 47 })
+    expect(text.value.slice(annotation.start_index, annotation.end_index)).toBe('sandbox:/mnt/data/sorted.csv')
+    const file = await t.client.files.retrieve(annotation.file_path.file_id)
+    expect(file).toMatchObject({ purpose: 'assistants_output', filename: 'sorted.csv' })
+    const body = await (await t.client.files.content(file.id)).text()
+    expect(body).toBe('city,temp\nOslo,12\nParis,21\nRome,27\n')
+  })
+
+  it('turns a matplotlib plot into an image output, a real PNG and an image_file part', async () => {
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Plot squares' }] })
+    const { calls } = await runOn(thread.id, code('import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.show()'), { text: 'Here is the plot.' })
+    const outputs = calls[0].code_interpreter.outputs
+    expect(outputs).toEqual([{ type: 'image', image: { file_id: expect.stringMatching(/^file-/) } }])
+    const fileId = outputs[0].image.file_id
+    expect(await t.client.files.retrieve(fileId)).toMatchObject({ purpose: 'assistants_output' })
+    const png = Buffer.from(await (await t.client.files.content(fileId)).arrayBuffer())
+    expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))
+    expect(png.length).toBeGreaterThan(1000)
+    const [message] = (await t.client.beta.threads.messages.list(thread.id, { limit: 1 })).data
+    expect(message!.content.map((c) => c.type)).toEqual(['text', 'image_file'])
+    expect((message!.content[1] as any).image_file.file_id).toBe(fileId)
+  })
+
+  it('keeps state across two runs on one thread, and threads apart', async () => {
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Remember 41' }] })
+    await runOn(thread.id, code('secret = 41\nopen("/mnt/data/note.txt", "w").write("kept")'), { text: 'Noted.' })
+    await t.client.beta.threads.messages.create(thread.id, { role: 'user', content: 'Add one' })
+    const { calls } = await runOn(thread.id, code('print(secret + 1, open("/mnt/data/note.txt").read())'), { text: '42' })
+    expect(calls[0].code_interpreter.outputs).toEqual([{ type: 'logs', logs: '42 kept\n' }])
+
+    const other = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Do you know the secret?' }] })
+    const { calls: otherCalls } = await runOn(other.id, code('import os\nprint("secret" in globals(), os.listdir("/mnt/data"))'), { text: 'No.' })
+    expect(otherCalls[0].code_interpreter.outputs).toEqual([{ type: 'logs', logs: 'False []\n' }])
+  })
+
+  it('reports a traceback as logs and the run goes on', async () => {
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Divide' }] })
+    const { run, calls } = await runOn(thread.id, code('1 / 0'), { text: 'That failed.' })
+    expect(run.status).toBe('completed')
+    expect(calls[0].code_interpreter.outputs[0].logs).toMatch(/ZeroDivisionError: division by zero/)
+  })
+
+  it('streams the run: every event valid, the call and its outputs in step deltas', async () => {
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Compute' }] })
+    t.upstream.enqueue(code('print(sum(range(10)))'), { text: 'It is 45.' })
+    const events = await collectEvents(t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistantId }))
+    expect(names(events).slice(0, 5)).toEqual(['thread.run.created', 'thread.run.queued', 'thread.run.in_progress', 'thread.run.step.created', 'thread.run.step.in_progress'])
+    expect(names(events).at(-1)).toBe('thread.run.completed')
+    const deltas = events.filter((e) => e.event === 'thread.run.step.delta').map((e) => e.data.delta.step_details.tool_calls[0])
+    expect(deltas[0]).toEqual({ index: 0, id: expect.stringMatching(/^call_/), type: 'code_interpreter', code_interpreter: { input: '', outputs: [] } })
+    expect(deltas.at(-1).code_interpreter.outputs).toEqual([{ type: 'logs', logs: '45\n' }])
+    const completedStep = events.find((e) => e.event === 'thread.run.step.completed' && e.data.type === 'tool_calls')!.data
+    expect(completedStep.step_details.tool_calls[0].code_interpreter).toEqual({ input: 'print(sum(range(10)))', outputs: [{ type: 'logs', logs: '45\n' }] })
+  })
+
+  it('contains memory and fork bombs as logs outputs; the session survives', async () => {
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Bombs' }] })
+    const { run, calls } = await runOn(
+      thread.id,
+      code('alive = "yes"\nhog = []\nwhile True:\n    hog.append(bytearray(100 * 1024 * 1024))'),
+      code('del hog\nimport os\nfor _ in range(5000):\n    os.fork()'),
+      code('print(alive)'),
+      { text: 'Survived.' },
+    )
+    expect(run.status).toBe('completed')
+    expect(calls.map((c) => c.code_interpreter.outputs[0].logs)).toEqual([expect.stringMatching(/MemoryError/), expect.stringMatching(/BlockingIOError|Resource temporarily unavailable/), 'yes\n'])
+  })
+
+  it('escape attempts fail: no server env, no network, no other files', async () => {
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Escape' }] })
+    const port = new URL(t.baseURL).port
+    const { calls } = await runOn(
+      thread.id,
+      code(
+        'import os, socket, glob\nprint(sorted(os.environ))\n' +
+          'leaks = [p for p in glob.glob("/proc/*/environ") if b"sk-upstream" in open(p, "rb").read()]\nprint("leaks", leaks)\n' +
+          `try:\n    socket.create_connection(("127.0.0.1", ${port}), timeout=2)\n    print("CONNECTED")\nexcept OSError as e:\n    print("no connection")\n` +
+          'for p in ["/work", "/root", "/etc/passwd", "/var/lib/postgresql"]:\n    print(p, os.path.exists(p))\n' +
+          'try:\n    open("/usr/x", "w")\nexcept OSError:\n    print("read-only")',
+      ),
+      { text: 'Contained.' },
+    )
+    const logs = calls[0].code_interpreter.outputs[0].logs as string
+    expect(logs).not.toMatch(/sk-upstream|THREADLINE|CONNECTED|True/)
+    expect(logs).toMatch(/leaks \[\]\nno connection\n\/work False\n\/root False\n\/etc\/passwd False\n\/var\/lib\/postgresql False\nread-only\n$/)
+  })
+})
+
+describe.skipIf(unavailable !== null)('code_interpreter time limit (bwrap)', () => {
+  let t: TestContext
+  beforeAll(async () => {
+    t = await startTestServer({ codeSandbox: 'bwrap', codeTimeoutMs: 1000 })
+  })
+  afterAll(async () => t?.close())
+
+  it('interrupts an endless loop with a logs output; the session still works after', async () => {
+    const assistant = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'code_interpreter' }] })
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Loop' }] })
+    t.upstream.enqueue(code('n = 0\nwhile True:\n    n += 1'), code('print(n > 0)'), { text: 'It looped.' })
+    const run = await t.client.beta.threads.runs.createAndPoll(thread.id, { assistant_id: assistant.id }, { pollIntervalMs: 50 })
+    expect(run.status).toBe('completed')
+    const steps = await t.client.beta.threads.runs.steps.list(run.id, { thread_id: thread.id, order: 'asc' })
+    const calls = steps.data.flatMap((s) => (s.step_details.type === 'tool_calls' ? s.step_details.tool_calls : [])) as any[]
+    expect(calls[0].code_interpreter.outputs[0].logs).toMatch(/Execution interrupted: the time limit of 1 s was reached/)
+    expect(calls[1].code_interpreter.outputs).toEqual([{ type: 'logs', logs: 'True\n' }])
+  })
+})
+
+describe('code_interpreter without a sandbox', () => {
+  let t: TestContext
+  beforeAll(async () => {
+    t = await startTestServer({ codeSandbox: 'none' })
+  })
+  afterAll(async () => t?.close())
+
+  it('answers the call with a logs output saying how to enable a backend; the run completes', async () => {
+    const assistant = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'code_interpreter' }] })
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Compute' }] })
+    t.upstream.enqueue(code('print(1)'), { text: 'No sandbox here.' })
+    const run = await t.client.beta.threads.runs.createAndPoll(thread.id, { assistant_id: assistant.id }, { pollIntervalMs: 50 })
+    expect(run.status).toBe('completed')
+    const steps = await t.client.beta.threads.runs.steps.list(run.id, { thread_id: thread.id })
+    const call = steps.data.flatMap((s) => (s.step_details.type === 'tool_calls' ? s.step_details.tool_calls : []))[0] as any
+    expect(call.code_interpreter.outputs[0].logs).toMatch(/disabled on this server \(THREADLINE_CODE_SANDBOX=none\)/)
+  })
+})
