@@ -50,6 +50,8 @@ const FINISH: Partial<Record<string, FinishReason>> = {
   other: 'other',
 }
 
+const MAX_CACHED_MODELS = 64
+
 /** OpenAI's `reasoning_effort` values that the AI SDK's portable `reasoning` option knows. */
 const REASONING = new Set(['none', 'minimal', 'low', 'medium', 'high', 'xhigh'])
 
@@ -61,8 +63,9 @@ const REASONING = new Set(['none', 'minimal', 'low', 'medium', 'high', 'xhigh'])
  */
 export class AiSdkProvider implements Provider {
   readonly name: string
+  private readonly newModel: (id: string) => LanguageModel
+  /** Model handles by id: building one costs ≈ 0.5 ms (schemas); bounded, as model names are user input. */
   private readonly models = new Map<string, LanguageModel>()
-  private readonly languageModel: (id: string) => LanguageModel
 
   constructor(
     private readonly config: ProviderConfig & { kind: SdkKind },
@@ -70,7 +73,7 @@ export class AiSdkProvider implements Provider {
     private readonly log?: Logger,
   ) {
     this.name = config.name
-    this.languageModel = modelFactory(config)
+    this.newModel = modelFactory(config)
     // The SDK prints call warnings (e.g. an unsupported setting) to stderr; ours go to the log.
     if (log) (globalThis as { AI_SDK_LOG_WARNINGS?: unknown }).AI_SDK_LOG_WARNINGS ??= false
   }
@@ -176,7 +179,10 @@ export class AiSdkProvider implements Provider {
 
   private model(id: string): LanguageModel {
     let model = this.models.get(id)
-    if (!model) this.models.set(id, (model = this.languageModel(id)))
+    if (!model) {
+      if (this.models.size >= MAX_CACHED_MODELS) this.models.delete(this.models.keys().next().value!)
+      this.models.set(id, (model = this.newModel(id)))
+    }
     return model
   }
 
