@@ -88,7 +88,7 @@ export class SessionManager {
   }
 
   private async start(key: string): Promise<SessionEntry> {
-    await this.makeRoom()
+    await this.makeRoom(key)
     const session = await this.backend.createSession()
     const entry: SessionEntry = { key, session, placed: new Map(), restarted: this.ended.delete(key), lastUsed: Date.now(), busy: 0, chain: Promise.resolve() }
     this.entries.set(key, entry)
@@ -102,8 +102,9 @@ export class SessionManager {
     entry.restarted = true
   }
 
-  private async makeRoom() {
-    while (this.entries.size + this.starting.size >= this.options.maxSessions) {
+  private async makeRoom(starting: string) {
+    const othersStarting = () => [...this.starting.keys()].filter((k) => k !== starting).length
+    while (this.entries.size + othersStarting() >= this.options.maxSessions) {
       const victim = [...this.entries.values()].find((e) => e.busy === 0)
       if (!victim) {
         this.log?.warn({ live: this.entries.size, max: this.options.maxSessions }, 'code_interpreter: all sessions busy, going over the session cap')
