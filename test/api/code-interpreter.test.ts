@@ -106,17 +106,25 @@ describe.skipIf(skip)('code_interpreter (bwrap)', () => {
     expect(calls[0].code_interpreter.outputs[0].logs).toMatch(/ZeroDivisionError: division by zero/)
   })
 
-  it('streams the run: every event valid, the call and its outputs in step deltas', async () => {
+  it('streams the run: every event valid, input as step deltas while the model writes it, then the outputs', async () => {
+    // Needs the executor to use ServerTool.argumentsDelta / resultDelta (see src/tools/code-interpreter/tool.ts).
     const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Compute' }] })
-    t.upstream.enqueue(code('print(sum(range(10)))'), { text: 'It is 45.' })
+    const src = 'total = sum(range(10))\nprint(total)'
+    t.upstream.enqueue(code(src), { text: 'It is 45.' })
     const events = await collectEvents(t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistantId }))
     expect(names(events).slice(0, 5)).toEqual(['thread.run.created', 'thread.run.queued', 'thread.run.in_progress', 'thread.run.step.created', 'thread.run.step.in_progress'])
     expect(names(events).at(-1)).toBe('thread.run.completed')
     const deltas = events.filter((e) => e.event === 'thread.run.step.delta').map((e) => e.data.delta.step_details.tool_calls[0])
     expect(deltas[0]).toEqual({ index: 0, id: expect.stringMatching(/^call_/), type: 'code_interpreter', code_interpreter: { input: '', outputs: [] } })
-    expect(deltas.at(-1).code_interpreter.outputs).toEqual([{ type: 'logs', logs: '45\n' }])
+    const later = deltas.slice(1)
+    expect(later.every((d) => d.index === 0 && d.type === 'code_interpreter' && !('id' in d))).toBe(true)
+    // The code arrives in pieces while the model writes it, before the outputs.
+    const inputs = later.filter((d) => d.code_interpreter.input !== undefined).map((d) => d.code_interpreter.input)
+    expect(inputs.length).toBeGreaterThan(1)
+    expect(inputs.join('')).toBe(src)
+    expect(later.at(-1)).toEqual({ index: 0, type: 'code_interpreter', code_interpreter: { outputs: [{ index: 0, type: 'logs', logs: '45\n' }] } })
     const completedStep = events.find((e) => e.event === 'thread.run.step.completed' && e.data.type === 'tool_calls')!.data
-    expect(completedStep.step_details.tool_calls[0].code_interpreter).toEqual({ input: 'print(sum(range(10)))', outputs: [{ type: 'logs', logs: '45\n' }] })
+    expect(completedStep.step_details.tool_calls[0].code_interpreter).toEqual({ input: src, outputs: [{ type: 'logs', logs: '45\n' }] })
   })
 
   it('contains memory and fork bombs as logs outputs; the session survives', async () => {
