@@ -98,6 +98,7 @@ function bwrapArgs(dir: string, limits: SandboxLimits): string[] {
   return [
     '--unshare-all',
     '--unshare-user', // as root without a uid map the code would keep every capability
+    '--disable-userns', // and no nested user namespace (kernel attack surface) from inside
     '--uid', '65534',
     '--gid', '65534',
     '--hostname', 'sandbox',

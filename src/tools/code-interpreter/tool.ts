@@ -91,7 +91,15 @@ export class CodeInterpreterTool implements ServerTool {
     const sandbox = await this.sandbox()
     if ('unavailable' in sandbox) return logs(`Error: ${sandbox.unavailable}`)
 
-    const outcome = await sandbox.sessions.use(ctx.run.thread_id, (entry) => this.runCell(entry, code, ctx))
+    let outcome
+    try {
+      outcome = await sandbox.sessions.use(ctx.run.thread_id, (entry) => this.runCell(entry, code, ctx))
+    } catch (err) {
+      if (ctx.signal.aborted) throw ctx.signal.reason
+      // The sandbox itself failed (could not start, files not stored): the model hears it, the run goes on.
+      ctx.log.error({ err, runId: ctx.run.id }, 'code_interpreter: execution failed')
+      return logs(`Error: the code could not be executed: ${(err as Error).message}`)
+    }
     const outputs: CodeOutput[] = []
     if (outcome.logs) outputs.push({ type: 'logs', logs: outcome.logs })
     for (const fileId of outcome.images) outputs.push({ type: 'image', image: { file_id: fileId } })
