@@ -72,6 +72,18 @@ describe.skipIf(skip)('code_interpreter (bwrap)', () => {
     expect(body).toBe('city,temp\nOslo,12\nParis,21\nRome,27\n')
   })
 
+  it("places the assistant's and the thread's tool_resources files in /mnt/data", async () => {
+    const upload = async (name: string, text: string) => (await t.client.files.create({ file: await toFile(Buffer.from(text), name), purpose: 'assistants' })).id
+    const [fromAssistant, fromThread] = [await upload('a.txt', 'from the assistant'), await upload('t.txt', 'from the thread')]
+    const assistant = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'code_interpreter' }], tool_resources: { code_interpreter: { file_ids: [fromAssistant] } } })
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Read both' }], tool_resources: { code_interpreter: { file_ids: [fromThread] } } })
+    t.upstream.enqueue(code('import os\nfor n in sorted(os.listdir("/mnt/data")):\n    print(n, open("/mnt/data/" + n).read())'), { text: 'Both read.' })
+    const run = await t.client.beta.threads.runs.createAndPoll(thread.id, { assistant_id: assistant.id }, { pollIntervalMs: 50 })
+    const steps = await t.client.beta.threads.runs.steps.list(run.id, { thread_id: thread.id })
+    const call = steps.data.flatMap((s) => (s.step_details.type === 'tool_calls' ? s.step_details.tool_calls : []))[0] as any
+    expect(call.code_interpreter.outputs).toEqual([{ type: 'logs', logs: 'a.txt from the assistant\nt.txt from the thread\n' }])
+  })
+
   it('turns a matplotlib plot into an image output, a real PNG and an image_file part', async () => {
     const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Plot squares' }] })
     const { calls } = await runOn(thread.id, code('import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.show()'), { text: 'Here is the plot.' })
