@@ -196,4 +196,20 @@ describe('vector stores with embeddings', () => {
     const rows = await e.server.services.db.selectFrom('chunks').select('embedding').where('vector_store_id', '=', store.id).execute()
     expect(rows.every((r) => Array.isArray(r.embedding) && r.embedding.length === e.upstream.embeddingDims)).toBe(true)
   })
+
+  it('retries a failed embeddings request, and fails the file with server_error when the endpoint stays down', async () => {
+    const f = await upload(e.client, 'retry.txt', 'Retries make flaky endpoints bearable.')
+    const store = await e.client.vectorStores.create({ name: 'retry' })
+    e.upstream.embeddingFailures = 1
+    const ok = await e.client.vectorStores.files.createAndPoll(store.id, { file_id: f.id }, { pollIntervalMs: 50 })
+    expect(ok).toMatchObject({ status: 'completed', last_error: null })
+
+    const g = await upload(e.client, 'down.txt', 'This one never gets embedded.')
+    e.upstream.embeddingFailures = 100
+    const failed = await e.client.vectorStores.files.createAndPoll(store.id, { file_id: g.id }, { pollIntervalMs: 50 })
+    e.upstream.embeddingFailures = 0
+    expect(failed).toMatchObject({ status: 'failed', last_error: { code: 'server_error' } })
+    // The other file is unaffected.
+    expect((await e.client.vectorStores.retrieve(store.id)).file_counts).toMatchObject({ completed: 1, failed: 1, total: 2 })
+  })
 })
