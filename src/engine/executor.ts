@@ -34,6 +34,8 @@ interface PendingCall {
   id: string
   name: string
   arguments: string
+  /** A server tool already streamed part of the call from its arguments. */
+  streamed: boolean
 }
 
 class RunLimitReached extends Error {
@@ -137,16 +139,24 @@ export class RunExecution {
           open = null
         }
         toolStep ??= await this.openToolStep()
-        const call: PendingCall = { stepIndex: calls.length, id: part.id || newId('call'), name: part.name, arguments: '' }
+        const call: PendingCall = { stepIndex: calls.length, id: part.id || newId('call'), name: part.name, arguments: '', streamed: false }
         calls.push(call)
         byProviderIndex.set(part.index, call)
         this.emitStepDelta(toolStep, [this.initialCallDelta(call)])
       } else if (part.type === 'tool-call-delta') {
         const call = byProviderIndex.get(part.index)
         if (!call || !toolStep) return
+        const before = call.arguments
         call.arguments += part.arguments
-        if (!this.engine.serverTools.has(call.name)) {
+        const server = this.engine.serverTools.get(call.name)
+        if (!server) {
           this.emitStepDelta(toolStep, [{ index: call.stepIndex, type: 'function', function: { arguments: part.arguments } }])
+        } else {
+          const delta = server.argumentsDelta?.(before, call.arguments)
+          if (delta) {
+            call.streamed = true
+            this.emitStepDelta(toolStep, [{ index: call.stepIndex, ...delta }])
+          }
         }
       } else {
         finish = { reason: part.reason, usage: part.usage }
@@ -191,7 +201,8 @@ export class RunExecution {
         }
         const result = await tool.execute(call.id, call.arguments, { run: this.run, project: this.run.project_id, signal: this.signal, log: this.engine.services.log })
         results.push(result.call)
-        this.emitStepDelta(step, [{ index: call.stepIndex, ...result.call } as never])
+        const { id: _id, ...announced } = result.call
+        this.emitStepDelta(step, [{ index: call.stepIndex, ...(tool.resultDelta?.(result.call, call.streamed) ?? announced) }])
       }
       const details = { type: 'tool_calls', tool_calls: results }
       if (functionCalls.length === 0 || serverCalls.length === calls.length) {

@@ -27,6 +27,16 @@ export interface ServerTool {
   /** The empty tool call announced in the first step delta. */
   initialCall(id: string): ToolCall
   execute(id: string, argumentsJson: string, ctx: ToolContext): Promise<ToolResult>
+  /**
+   * The step delta for what the model just added to the call's arguments while streaming them
+   * (e.g. code_interpreter's `input`), or null when nothing shows yet.
+   */
+  argumentsDelta?(before: string, after: string): Record<string, unknown> | null
+  /**
+   * The step delta announcing the finished call (without `id`, sent in the first delta). With
+   * `inputStreamed`, what `argumentsDelta` already sent must not be repeated.
+   */
+  resultDelta?(call: ToolCall, inputStreamed: boolean): Record<string, unknown>
   /** Replays a finished call into a later prompt. */
   render(call: ToolCall): { name: string; arguments: string; output: string }
   /**
