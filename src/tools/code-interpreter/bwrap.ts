@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { CellResult, SandboxBackend, SandboxFile, SandboxLimits, SandboxSession } from './backend.ts'
 import { Cgroups } from './cgroups.ts'
 import { JsonLineChannel } from './channel.ts'
@@ -10,7 +11,7 @@ import { listDataFiles, readDataFile, writeDataFile } from './host-files.ts'
 import { processTreeRss } from './rss.ts'
 
 const PYTHON = '/usr/bin/python3'
-const RUNNER = readFileSync(new URL('./runner.py', import.meta.url), 'utf8')
+const RUNNER = fileURLToPath(new URL('./runner.py', import.meta.url))
 const START_TIMEOUT_MS = 30_000
 /** Largest file read back out of /mnt/data. */
 const MAX_OUTPUT_FILE_BYTES = 512 * 1024 * 1024
@@ -121,6 +122,7 @@ function bwrapArgs(dir: string, limits: SandboxLimits): string[] {
     '--size', String(Math.min(limits.fileBytes * 2, 512 * 1024 * 1024)),
     '--tmpfs', '/tmp',
     '--bind', dir, '/mnt/data',
+    '--ro-bind', RUNNER, '/opt/threadline/runner.py',
     '--remount-ro', '/',
     '--chdir', '/mnt/data',
     '--clearenv',
@@ -132,7 +134,7 @@ function bwrapArgs(dir: string, limits: SandboxLimits): string[] {
     '--setenv', 'OPENBLAS_NUM_THREADS', '1',
     '--setenv', 'OMP_NUM_THREADS', '1',
     '--info-fd', '3',
-    PYTHON, '-I', '-u', '-c', RUNNER, 'fd',
+    PYTHON, '-I', '-u', '/opt/threadline/runner.py', 'fd',
   ]
 }
 

@@ -1,6 +1,6 @@
 # The Python side of a code_interpreter session, shared by both backends.
 #
-# bwrap:   `python3 -I -u -c <this file> fd`     requests on stdin, replies on the original stdout;
+# bwrap:   `python3 -I -u runner.py fd`     requests on stdin, replies on the original stdout;
 #          the cell's stdout/stderr (fd 1 and 2, so subprocesses too) go to a file that is read back.
 # pyodide: the worker runs this file, then calls `run_cell(code)` itself ("redirect" capture).
 #
@@ -141,7 +141,7 @@ def run_cell(code, read_output, begin_output):
     return {'output': clip(read_output()), 'images': images, 'error': error, 'interrupted': interrupted}
 
 
-# The runner's own code object filename ('<string>' under -c, '<exec>' in pyodide).
+# The runner's own code object filename (its path under bwrap, '<exec>' in pyodide).
 __file_name__ = execute.__code__.co_filename
 
 
