@@ -37,14 +37,26 @@ export class CodeInterpreterTool implements ServerTool {
     private readonly sandbox: () => Promise<{ sessions: SessionManager } | { unavailable: string }>,
   ) {}
 
+  /** Which backend answers, once known (the description then says what Python has). */
+  private backendName: string | null = null
+
   describe(_run: RunRow): ChatTool {
+    // Start the backend probe while the model thinks, so the first call does not wait for it.
+    void this.sandbox().then((s) => {
+      if ('sessions' in s) this.backendName = s.sessions.backend.name
+    })
+    const libraries =
+      this.backendName === 'pyodide'
+        ? 'Only the Python standard library is available (no numpy, pandas or matplotlib). '
+        : 'numpy, pandas and matplotlib are available; matplotlib figures are shown to the user as images. '
     return {
       type: 'function',
       function: {
         name: 'code_interpreter',
         description:
           'Run Python 3 code in a stateful sandbox (like a Jupyter notebook: variables, imports and files persist between calls on this thread). ' +
-          'The value of the last expression is shown, as are stdout and stderr. numpy, pandas and matplotlib are available when the server has them; matplotlib figures are shown to the user as images. ' +
+          'The value of the last expression is shown, as are stdout and stderr. ' +
+          libraries +
           "Files the user uploaded are in /mnt/data (list them with os.listdir('/mnt/data')). Save files for the user to /mnt/data and link them as sandbox:/mnt/data/<name>. " +
           'There is no internet access. Each execution has a time limit.',
         parameters: {
