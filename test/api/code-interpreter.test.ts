@@ -59,6 +59,10 @@ describe.skipIf(skip)('code_interpreter (bwrap)', () => {
     )
     expect(run.status).toBe('completed')
     expect(calls[0].code_interpreter.outputs).toEqual([{ type: 'logs', logs: '20.0\n' }])
+    // The model is told which files it can read and which it wrote (so it can link them).
+    expect(t.upstream.lastChat().messages.find((m: any) => m.role === 'tool')?.content).toBe(
+      '20.0\n\n[files available: /mnt/data/temps.csv]\n[file written: sandbox:/mnt/data/sorted.csv]',
+    )
     const [message] = (await t.client.beta.threads.messages.list(thread.id, { limit: 1 })).data
     const text = (message!.content[0] as any).text
     expect(text.value).toBe('Done: [sorted.csv](sandbox:/mnt/data/sorted.csv).')

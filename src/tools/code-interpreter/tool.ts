@@ -30,6 +30,8 @@ export class CodeInterpreterTool implements ServerTool {
   readonly type = 'code_interpreter' as const
   /** Per thread: name in /mnt/data → the file id it was last uploaded as (bounded, oldest dropped). */
   private readonly outputs = new Map<string, Map<string, string>>()
+  /** What the model is told per call id, beyond the recorded outputs (file notes); bounded. */
+  private readonly modelOutputs = new Map<string, string>()
 
   constructor(
     private readonly deps: CodeInterpreterDeps,
@@ -115,11 +117,15 @@ export class CodeInterpreterTool implements ServerTool {
     const outputs: CodeOutput[] = []
     if (outcome.logs) outputs.push({ type: 'logs', logs: outcome.logs })
     for (const fileId of outcome.images) outputs.push({ type: 'image', image: { file_id: fileId } })
+    // The model wrote this code before it knew the file names: tell it what it can read now.
     const notes = [
+      ...(outcome.placed.length ? [`[files available: ${outcome.placed.map((n) => `/mnt/data/${n}`).join(', ')}]`] : []),
       ...outcome.images.map((fileId) => `[image ${fileId} shown to the user]`),
       ...outcome.written.map((name) => `[file written: sandbox:/mnt/data/${name}]`),
     ]
     const modelOutput = [outcome.logs || (notes.length ? '' : '(no output)'), ...notes].filter(Boolean).join('\n')
+    if (this.modelOutputs.size >= 10_000) this.modelOutputs.delete(this.modelOutputs.keys().next().value!)
+    this.modelOutputs.set(memoKey(id, code), modelOutput)
     return call(outputs, modelOutput)
   }
 
@@ -129,7 +135,7 @@ export class CodeInterpreterTool implements ServerTool {
       notices.push('Note: this is a new sandbox session; variables and files from earlier executions on this thread are gone.')
       entry.restarted = false
     }
-    notices.push(...(await this.placeInputFiles(entry, ctx)))
+    const placed = await this.placeInputFiles(entry, ctx)
     const session = entry.session
     const before = await session.listFiles()
     const result = await session.exec(code, ctx.signal)
@@ -142,13 +148,16 @@ export class CodeInterpreterTool implements ServerTool {
     }
     const written = await this.uploadWrittenFiles(entry, before, after, ctx)
     const logs = [...notices, result.output, stopNotice(result, this.deps.config)].filter(Boolean).join('\n').replace(/\n{2,}(?=\S)/g, '\n')
-    return { logs: logs.trimEnd() ? logs : '', images, written }
+    return { logs: logs.trimEnd() ? logs : '', images, written, placed }
   }
 
-  /** The assistant's and thread's code_interpreter files and the thread's attachments, into /mnt/data. */
+  /**
+   * The assistant's and thread's code_interpreter files and the thread's attachments, into
+   * /mnt/data. Returns the names newly placed.
+   */
   private async placeInputFiles(entry: SessionEntry, ctx: ToolContext): Promise<string[]> {
     const ids = await inputFileIds(this.deps.db, ctx.run)
-    const notices: string[] = []
+    const placed: string[] = []
     const taken = new Set(entry.placed.values())
     for (const fileId of ids) {
       if (entry.placed.has(fileId)) continue
@@ -164,8 +173,9 @@ export class CodeInterpreterTool implements ServerTool {
       await entry.session.putFile(name, file.bytes)
       entry.placed.set(fileId, name)
       taken.add(name)
+      placed.push(name)
     }
-    return notices
+    return placed
   }
 
   private async uploadWrittenFiles(entry: SessionEntry, before: SandboxFile[], after: SandboxFile[], ctx: ToolContext): Promise<string[]> {
@@ -202,7 +212,8 @@ export class CodeInterpreterTool implements ServerTool {
 
   render(call: ToolCall): { name: string; arguments: string; output: string } {
     if (call.type !== 'code_interpreter') return { name: call.type, arguments: '{}', output: '' }
-    const output = call.code_interpreter.outputs
+    const remembered = this.modelOutputs.get(memoKey(call.id, call.code_interpreter.input))
+    const output = remembered ?? call.code_interpreter.outputs
       .map((o) => (o.type === 'logs' ? o.logs : `[image ${o.image.file_id} shown to the user]`))
       .join('\n')
     return { name: 'code_interpreter', arguments: JSON.stringify({ code: call.code_interpreter.input }), output: output || '(no output)' }
@@ -248,6 +259,9 @@ function parseCode(argumentsJson: string): string | null {
     return argumentsJson.trim() ? argumentsJson : null
   }
 }
+
+/** Some providers reuse call ids across turns: the code disambiguates. */
+const memoKey = (callId: string, code: string) => `${callId}\u0000${code}`
 
 function toolEnabled(run: RunRow): boolean {
   const tools = (run.settings as { tools?: Array<{ type: string }> }).tools ?? []
