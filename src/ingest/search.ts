@@ -1,4 +1,4 @@
-import { sql } from 'kysely'
+import { sql, type RawBuilder } from 'kysely'
 import type { AppServices } from '../services.ts'
 import type { Attributes } from '../store/repos/vector-stores.ts'
 import { touchVectorStores } from '../store/repos/vector-stores.ts'
@@ -32,8 +32,9 @@ const RRF_K = 60
  * Search chunks of the given stores. Lexical (Postgres full text) always; when embeddings are
  * configured, also an exact cosine scan, fused with the lexical ranking by reciprocal rank.
  *
- * Scores are in [0, 1]: lexical-only scores are `rank / (rank + 0.1)` of `ts_rank_cd`, hybrid
- * scores are the fused RRF score relative to the best possible (first in both lists = 1).
+ * Scores are in [0, 1]: lexical-only scores are the share of the query's information (IDF) a
+ * chunk contains; hybrid scores are the fused RRF score relative to the best possible (first in
+ * both lists = 1).
  */
 export async function searchChunks(services: AppServices, storeIds: string[], queries: string[], opts: SearchOptions): Promise<SearchHit[]> {
   if (storeIds.length === 0) return []
@@ -51,18 +52,7 @@ export async function searchChunks(services: AppServices, storeIds: string[], qu
       ? sql`(${sql.ref(`${alias}.vector_store_id`)}, ${sql.ref(`${alias}.file_id`)}) in (${sql.join(fileFilter.map((f) => sql`(${f.vector_store_id}, ${f.id})`))})`
       : sql`${sql.ref(`${alias}.vector_store_id`)} in (${sql.join(storeIds)})`
 
-  // OR of the query's lexemes: a question rarely has every word in the answering chunk.
-  const lexical = await sql<{ id: string; rank: number }>`
-    with q as (
-      select coalesce(string_agg(quote_literal(lexeme), ' | '), '')::tsquery as query
-      from unnest(to_tsvector('english', ${queryText}))
-    )
-    select c.id, ts_rank_cd(c.tsv, q.query, 1) as rank
-    from chunks c, q
-    where ${scope('c')} and c.tsv @@ q.query
-    order by rank desc, c.id
-    limit ${CANDIDATES}
-  `.execute(db)
+  const lexical = await lexicalSearch(services, scope, queryText)
 
   let semantic: { id: string; score: number }[] = []
   const embedder = Embedder.fromConfig(services.config)
@@ -89,11 +79,11 @@ export async function searchChunks(services: AppServices, storeIds: string[], qu
   if (semantic.length > 0) {
     const fuse = (ids: string[]) => ids.forEach((id, i) => scores.set(id, (scores.get(id) ?? 0) + 1 / (RRF_K + i + 1)))
     fuse(lexical.rows.map((r) => r.id))
-    fuse(semantic.map((r) => r.id))
+    fuse(semantic.map((r) => String(r.id)))
     const best = 2 / (RRF_K + 1)
     for (const [id, s] of scores) scores.set(id, s / best)
   } else {
-    for (const r of lexical.rows) scores.set(r.id, Number(r.rank) / (Number(r.rank) + 0.1))
+    for (const r of lexical.rows) scores.set(r.id, r.score)
   }
   const threshold = opts.scoreThreshold ?? 0
   const ranked = [...scores.entries()]
@@ -150,4 +140,48 @@ export function matches(filter: Filter, attributes: Record<string, unknown>): bo
       return type === 'gt' ? a > v : type === 'gte' ? a >= v : type === 'lt' ? a < v : a <= v
     }
   }
+}
+
+/** Chunks a term may appear in and still narrow the candidates (share of the store). */
+const SELECTIVE_SHARE = 0.05
+/** Document frequencies are counted up to this many chunks (enough to tell common from rare). */
+const DF_CAP = 20_000
+
+/**
+ * Lexical ranking with IDF weights (Postgres' own ranks have none, so common words would drown
+ * the rare ones that identify a passage). One query gets the query's lexemes (Postgres stemming)
+ * with their document frequencies in scope; a second scores the chunks that contain any
+ * selective lexeme by the IDF of the lexemes they contain, proximity (`ts_rank_cd`) breaking ties.
+ */
+async function lexicalSearch(services: AppServices, scope: (alias: string) => RawBuilder<unknown>, queryText: string) {
+  const { db } = services
+  const stats = await sql<{ lexeme: string; df: string; n: string }>`
+    with lex as (select distinct lexeme from unnest(to_tsvector('english', ${queryText})))
+    select lex.lexeme,
+      (select count(*) from (select 1 from chunks c where ${scope('c')} and c.tsv @@ quote_literal(lex.lexeme)::tsquery limit ${DF_CAP}) m) as df,
+      (select count(*) from (select 1 from chunks c where ${scope('c')} limit ${DF_CAP * 50}) t) as n
+    from lex
+  `.execute(db)
+  const terms = stats.rows
+    .map((r) => ({ lexeme: r.lexeme, df: Number(r.df), n: Number(r.n) }))
+    .filter((t) => t.df > 0)
+    .map((t) => ({ ...t, idf: Math.log(1 + (t.n - t.df + 0.5) / (t.df + 0.5)) }))
+  if (terms.length === 0) return { rows: [] as { id: string; score: number }[] }
+  const totalIdf = stats.rows.reduce((sum, r) => sum + Math.log(1 + (Number(r.n) + 0.5) / (Math.max(Number(r.df), 0) + 0.5)), 0)
+  const n = terms[0].n
+  const selective = terms.filter((t) => t.df <= Math.max(50, n * SELECTIVE_SHARE))
+  const candidates = selective.length > 0 ? selective : terms
+  const tsq = (ts: { lexeme: string }[]) => ts.map((t) => `'${t.lexeme.replace(/'/g, "''")}'`).join(' | ')
+  const weighted = sql.join(
+    terms.map((t) => sql`(case when c.tsv @@ ${tsq([t])}::tsquery then ${t.idf}::float8 else 0 end)`),
+    sql` + `,
+  )
+  const rows = await sql<{ id: string; weight: number; proximity: number }>`
+    select c.id, ${weighted} as weight, ts_rank_cd(c.tsv, ${tsq(terms)}::tsquery, 1) as proximity
+    from chunks c
+    where ${scope('c')} and c.tsv @@ ${tsq(candidates)}::tsquery
+    order by weight desc, proximity desc, c.id
+    limit ${CANDIDATES}
+  `.execute(db)
+  return { rows: rows.rows.map((r) => ({ id: String(r.id), score: Math.min(1, Number(r.weight) / totalIdf) })) }
 }

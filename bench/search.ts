@@ -1,0 +1,203 @@
+/**
+ * Retrieval benchmark: the real server in-process on the embedded database (PGlite in memory),
+ * driven through the official SDK.
+ *   - quality: a generated corpus of 200 documents (each ~2,000 tokens, several chunks) with one
+ *     planted fact per document and one question per fact; recall@5 and MRR of the chunk that
+ *     holds the fact, lexical-only and hybrid (fake bag-of-words embeddings from the test upstream).
+ *   - ingestion: MB/s of text through parse → chunk → index (the 200 documents, then one large file),
+ *     with peak RSS while the large file is ingested.
+ *   - latency: search p50/p99 over HTTP at 10k and 100k chunks (chunks written directly, 120 tokens each).
+ *
+ * Usage: npm run bench:search [-- --docs 200 --questions 60 --bigMb 20 --searches 200]
+ */
+import { performance } from 'node:perf_hooks'
+import OpenAI, { toFile } from 'openai'
+import { loadConfig } from '../src/config.ts'
+import { createLogger } from '../src/log.ts'
+import { startServer, type RunningServer } from '../src/server.ts'
+import { ingestor } from '../src/ingest/ingestion.ts'
+import { FakeUpstream } from '../test/support/fake-upstream.ts'
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`)
+  return i === -1 ? fallback : Number(process.argv[i + 1])
+}
+const DOCS = arg('docs', 200)
+const QUESTIONS = Math.min(DOCS, arg('questions', 60))
+const BIG_MB = arg('bigMb', 20)
+const SEARCHES = arg('searches', 200)
+/** Latency store sizes (--quick: small ones, to check the script). */
+const SIZES = process.argv.includes('--quick') ? [1_000, 5_000] : [10_000, 100_000]
+const KEY = 'sk-bench-search-0123456789'
+const MB = 1024 * 1024
+
+// ---- a deterministic corpus -----------------------------------------------------------------------
+
+let seed = 42
+const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)]
+const SYL = ['ka', 'lo', 'mir', 'ta', 'ven', 'sor', 'dri', 'an', 'bel', 'qu', 'zen', 'ro', 'pha', 'til', 'gar', 'neth', 'os', 'ul', 'ys', 'wen']
+const word = () => Array.from({ length: 2 + Math.floor(rand() * 2) }, () => pick(SYL)).join('')
+const name = () => word().replace(/^./, (c) => c.toUpperCase())
+const FILLER = (
+  'the station report covers daily operations weather logs supply deliveries crew rotations equipment checks and the usual ' +
+  'maintenance schedule with notes about power usage water reserves radio contact and visitors from nearby settlements while ' +
+  'the inspectors reviewed storage rooms corridors workshops and the archive of previous seasons'
+).split(' ')
+const paragraph = (n: number) => Array.from({ length: n }, () => (rand() < 0.15 ? word() : pick(FILLER))).join(' ') + '.'
+
+const FACTS: { template: (s: string, v: string) => string; question: (s: string) => string; value: () => string }[] = [
+  { template: (s, v) => `The chief engineer of the ${s} station is ${v}.`, question: (s) => `Who is the chief engineer of the ${s} station?`, value: () => `${name()} ${name()}` },
+  { template: (s, v) => `The ${s} station was founded in the year ${v}.`, question: (s) => `When was the ${s} station founded?`, value: () => String(1700 + Math.floor(rand() * 300)) },
+  { template: (s, v) => `The main export of the ${s} station is ${v} crystals.`, question: (s) => `What does the ${s} station export?`, value: () => word() },
+  { template: (s, v) => `Visitors to ${s} must bring a permit signed by ${v}.`, question: (s) => `Who signs the permit needed to visit ${s}?`, value: () => name() },
+]
+
+interface Doc {
+  filename: string
+  text: string
+  fact: string
+  question: string
+}
+
+function corpus(n: number): Doc[] {
+  const docs: Doc[] = []
+  for (let i = 0; i < n; i++) {
+    const station = name() + name().toLowerCase()
+    const f = FACTS[i % FACTS.length]
+    const fact = f.template(station, f.value())
+    const paragraphs = Array.from({ length: 24 }, () => paragraph(60))
+    // The fact sits somewhere in the document, not always in the first chunk.
+    paragraphs.splice(Math.floor(rand() * paragraphs.length), 0, fact)
+    docs.push({ filename: `station-${i}.txt`, text: `# ${station} station\n\n${paragraphs.join('\n\n')}\n`, fact, question: f.question(station) })
+  }
+  return docs
+}
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
+}
+
+async function start(upstream: FakeUpstream, embeddingModel: string | null): Promise<{ server: RunningServer; client: OpenAI }> {
+  const config = loadConfig(
+    { THREADLINE_UPSTREAM_BASE_URL: upstream.url },
+    { host: '127.0.0.1', port: 0, dataDir: null, logLevel: 'warn', apiKeys: [{ key: KEY, project: 'bench' }], embeddingModel },
+  )
+  const server = await startServer(config, { logger: createLogger('warn') })
+  return { server, client: new OpenAI({ apiKey: KEY, baseURL: `${server.url}/v1`, maxRetries: 0, timeout: 600_000 }) }
+}
+
+async function ingest(client: OpenAI, server: RunningServer, docs: { filename: string; text: string }[]) {
+  const ids: string[] = []
+  for (const d of docs) ids.push((await client.files.create({ file: await toFile(Buffer.from(d.text), d.filename), purpose: 'assistants' })).id)
+  const store = await client.vectorStores.create({ name: 'bench' })
+  const t0 = performance.now()
+  for (let i = 0; i < ids.length; i += 500) await client.vectorStores.fileBatches.create(store.id, { file_ids: ids.slice(i, i + 500) })
+  await ingestor(server.services).idle()
+  const seconds = (performance.now() - t0) / 1000
+  const bytes = docs.reduce((n, d) => n + Buffer.byteLength(d.text), 0)
+  return { storeId: store.id, seconds, mbPerSecond: bytes / MB / seconds }
+}
+
+async function quality(client: OpenAI, storeId: string, docs: Doc[]) {
+  let hits = 0
+  let rr = 0
+  for (const d of docs.slice(0, QUESTIONS)) {
+    const page = await client.vectorStores.search(storeId, { query: d.question, max_num_results: 10 })
+    const rank = page.data.findIndex((r) => r.content.some((c) => c.text.includes(d.fact)))
+    if (rank >= 0 && rank < 5) hits++
+    if (rank >= 0) rr += 1 / (rank + 1)
+  }
+  return { recallAt5: hits / QUESTIONS, mrr: rr / QUESTIONS }
+}
+
+/** Writes `total` chunks of ~120 tokens straight into a store (ingesting 100k chunks through the tokenizer would take minutes). */
+async function syntheticStore(client: OpenAI, server: RunningServer, total: number): Promise<string> {
+  const { db } = server.services
+  const store = await client.vectorStores.create({ name: `latency-${total}` })
+  const file = await client.files.create({ file: await toFile(Buffer.from('placeholder'), 'synthetic.txt'), purpose: 'assistants' })
+  await db
+    .insertInto('vector_store_files')
+    .values({ vector_store_id: store.id, id: file.id, project_id: 'bench', created_at: 0, status: 'completed', last_error: 'null', usage_bytes: 0, chunking_strategy: '{}', attributes: 'null', batch_id: null })
+    .execute()
+  for (let i = 0; i < total; i += 1000) {
+    const rows = Array.from({ length: Math.min(1000, total - i) }, (_, j) => ({ vector_store_id: store.id, file_id: file.id, chunk_index: i + j, text: paragraph(90), embedding: null }))
+    await db.insertInto('chunks').values(rows).execute()
+  }
+  return store.id
+}
+
+async function latency(client: OpenAI, storeId: string) {
+  const times: number[] = []
+  for (let i = 0; i < SEARCHES; i++) {
+    const q = `${pick(FILLER)} ${word()} ${pick(FILLER)} ${pick(FILLER)}`
+    const t0 = performance.now()
+    await client.vectorStores.search(storeId, { query: q })
+    times.push(performance.now() - t0)
+  }
+  times.sort((a, b) => a - b)
+  return { p50: percentile(times, 50), p99: percentile(times, 99) }
+}
+
+// ---- main ---------------------------------------------------------------------------------------
+
+async function main() {
+  const upstream = await new FakeUpstream().start()
+  const docs = corpus(DOCS)
+  const rows: [string, string][] = []
+  const fmt = (x: number, d = 3) => x.toFixed(d)
+
+  const lexical = await start(upstream, null)
+  try {
+    const ing = await ingest(lexical.client, lexical.server, docs)
+    const chunks = await lexical.server.services.db.selectFrom('chunks').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()
+    rows.push([`corpus`, `${DOCS} docs, ${(docs.reduce((n, d) => n + d.text.length, 0) / MB).toFixed(2)} MB, ${chunks.n} chunks, ${QUESTIONS} questions`])
+    rows.push(['ingestion, 200 small files (MB/s)', fmt(ing.mbPerSecond, 2)])
+    const q = await quality(lexical.client, ing.storeId, docs)
+    rows.push(['lexical recall@5', fmt(q.recallAt5)])
+    rows.push(['lexical MRR', fmt(q.mrr)])
+
+    // One large file: throughput and peak RSS while it is ingested.
+    const big = Array.from({ length: Math.ceil((BIG_MB * MB) / 500) }, () => paragraph(70)).join('\n')
+    let peak = process.memoryUsage().rss
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50)
+    const rssBefore = process.memoryUsage().rss
+    const bigIng = await ingest(lexical.client, lexical.server, [{ filename: 'big.txt', text: big }])
+    clearInterval(sampler)
+    rows.push([`ingestion, one ${BIG_MB} MB file (MB/s)`, fmt(bigIng.mbPerSecond, 2)])
+    rows.push([`peak RSS while ingesting it (MB)`, `${(peak / MB).toFixed(0)} (before: ${(rssBefore / MB).toFixed(0)})`])
+
+    for (const total of SIZES) {
+      const storeId = await syntheticStore(lexical.client, lexical.server, total)
+      const l = await latency(lexical.client, storeId)
+      rows.push([`lexical search at ${total / 1000}k chunks, p50 / p99 (ms)`, `${fmt(l.p50, 1)} / ${fmt(l.p99, 1)}`])
+    }
+  } finally {
+    await lexical.server.close()
+  }
+
+  const hybrid = await start(upstream, 'fake-embeddings')
+  try {
+    const ing = await ingest(hybrid.client, hybrid.server, docs)
+    rows.push(['ingestion with embeddings (MB/s)', fmt(ing.mbPerSecond, 2)])
+    const q = await quality(hybrid.client, ing.storeId, docs)
+    rows.push(['hybrid recall@5', fmt(q.recallAt5)])
+    rows.push(['hybrid MRR', fmt(q.mrr)])
+    const l = await latency(hybrid.client, ing.storeId)
+    rows.push([`hybrid search at the corpus, p50 / p99 (ms)`, `${fmt(l.p50, 1)} / ${fmt(l.p99, 1)}`])
+  } finally {
+    await hybrid.server.close()
+    await upstream.stop()
+  }
+
+  const width = Math.max(...rows.map((r) => r[0].length))
+  console.log(`\n${'metric'.padEnd(width)} | value\n${'-'.repeat(width)}-|------`)
+  for (const [k, v] of rows) console.log(`${k.padEnd(width)} | ${v}`)
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
