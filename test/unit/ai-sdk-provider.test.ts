@@ -190,8 +190,16 @@ describe('AI SDK provider (OpenAI-compatible upstream)', () => {
   })
 
   it('fails as a server error when the connection drops mid-stream', async () => {
+    // A long idle timeout, so that a loaded machine cannot turn the drop into a timeout.
+    const patient = new AiSdkProvider({ name: 'sdk', kind: 'ai-sdk-openai-compatible', baseURL: upstream.url }, 10_000)
     upstream.enqueue({ breakAfterChunks: 2, text: 'abcdefgh' })
-    await expect(parts()).rejects.toMatchObject({ kind: 'server' })
+    const out: StreamPart[] = []
+    await expect(
+      (async () => {
+        for await (const p of patient.stream(hello, new AbortController().signal)) out.push(p)
+      })(),
+    ).rejects.toMatchObject({ kind: 'server', message: expect.stringMatching(/broke off/) })
+    expect(textOf(out)).toBe('abcdef') // what arrived before the drop was passed on
   })
 
   it('rethrows the abort reason when the caller aborts', async () => {
