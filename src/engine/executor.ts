@@ -375,7 +375,7 @@ export class RunExecution {
   }
 
   private async completeMessage(open: OpenMessage, usage: Usage, status: 'completed' | 'incomplete'): Promise<void> {
-    const content = await this.finalContent(open.text)
+    const content = await this.finalContent(open.text, open.step.id)
     this.emitFinalParts(open, content)
     const now = this.now()
     const message = await this.db
@@ -398,12 +398,21 @@ export class RunExecution {
    * The message's final content: server tools may annotate the text (citations, sandbox paths)
    * and add parts (images). Annotations also go out as a last delta, so streamed clients see them.
    */
-  private async finalContent(text: string): Promise<Message['content']> {
+  private async finalContent(text: string, messageStepId: string): Promise<Message['content']> {
     const annotations: Annotation[] = []
     const extra: Message['content'] = []
     const tools = [...this.engine.serverTools.values()]
     if (tools.some((t) => t.annotate || t.extraContent)) {
-      const calls = (await runStepRows(this.db, this.run.id)).flatMap((s) => ((s.step_details as { tool_calls?: ToolCall[] }).tool_calls ?? []))
+      const steps = await runStepRows(this.db, this.run.id)
+      const callsOf = (s: RunStepRow) => (s.step_details as { tool_calls?: ToolCall[] }).tool_calls ?? []
+      const calls = steps.flatMap(callsOf)
+      // Extra parts (plots) belong to the first message after the calls that made them, not to
+      // every later message of the run.
+      const mine = steps.findIndex((s) => s.id === messageStepId)
+      const upTo = mine === -1 ? steps.length : mine
+      let from = 0
+      for (let i = 0; i < upTo; i++) if (steps[i].type === 'message_creation') from = i + 1
+      const sinceLastMessage = steps.slice(from, upTo).flatMap(callsOf)
       const ctx = { run: this.run, project: this.run.project_id, signal: this.signal, log: this.engine.services.log }
       for (const tool of tools) {
         const own = calls.filter((c) => c.type === tool.type)
@@ -413,7 +422,8 @@ export class RunExecution {
           text = result.text
           annotations.push(...result.annotations)
         }
-        if (tool.extraContent) extra.push(...tool.extraContent(own))
+        const fresh = sinceLastMessage.filter((c) => c.type === tool.type)
+        if (tool.extraContent && fresh.length > 0) extra.push(...tool.extraContent(fresh))
       }
     }
     annotations.sort((a, b) => a.start_index - b.start_index)
