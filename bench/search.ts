@@ -16,6 +16,7 @@ import { loadConfig } from '../src/config.ts'
 import { createLogger } from '../src/log.ts'
 import { startServer, type RunningServer } from '../src/server.ts'
 import { ingestor } from '../src/ingest/ingestion.ts'
+import { addFileStats } from '../src/ingest/term-stats.ts'
 import { FakeUpstream } from '../test/support/fake-upstream.ts'
 
 function arg(name: string, fallback: number): number {
@@ -126,6 +127,8 @@ async function syntheticStore(client: OpenAI, server: RunningServer, total: numb
     const rows = Array.from({ length: Math.min(1000, total - i) }, (_, j) => ({ vector_store_id: store.id, file_id: file.id, chunk_index: i + j, text: paragraph(90), embedding: null }))
     await db.insertInto('chunks').values(rows).execute()
   }
+  // What ingestion does after writing a file's chunks.
+  await addFileStats(db, store.id, file.id, total)
   return store.id
 }
 

@@ -2,6 +2,7 @@ import type { AppServices } from '../services.ts'
 import { readFileBytes } from '../store/repos/files.ts'
 import * as stores from '../store/repos/vector-stores.ts'
 import { chunkText } from './chunk.ts'
+import { addFileStats, removeFileChunks } from './term-stats.ts'
 import { Embedder } from './embeddings.ts'
 import { extractText, IngestError } from './parse.ts'
 import { ApiError } from '../protocol/errors.ts'
@@ -114,7 +115,7 @@ export class Ingestor {
           .forUpdate()
           .executeTakeFirst()
         if (current?.status !== 'in_progress') return
-        await trx.deleteFrom('chunks').where('vector_store_id', '=', job.storeId).where('file_id', '=', job.fileId).execute()
+        await removeFileChunks(trx, job.storeId, job.fileId)
         for (let i = 0; i < pieces.length; i += INSERT_BATCH) {
           const values = pieces.slice(i, i + INSERT_BATCH).map((text, j) => ({
             vector_store_id: job.storeId,
@@ -126,6 +127,7 @@ export class Ingestor {
           await trx.insertInto('chunks').values(values).execute()
         }
         usageBytes = pieces.reduce((n, p) => n + Buffer.byteLength(p), 0) + (vectors ? vectors.length * vectors[0].length * 4 : 0)
+        await addFileStats(trx, job.storeId, job.fileId, pieces.length)
         await stores.finishStoreFile(trx, job.storeId, job.fileId, { status: 'completed', usageBytes })
       })
       log.debug({ storeId: job.storeId, fileId: job.fileId, chunks: pieces.length }, 'file ingested')

@@ -52,7 +52,7 @@ export async function searchChunks(services: AppServices, storeIds: string[], qu
       ? sql`(${sql.ref(`${alias}.vector_store_id`)}, ${sql.ref(`${alias}.file_id`)}) in (${sql.join(fileFilter.map((f) => sql`(${f.vector_store_id}, ${f.id})`))})`
       : sql`${sql.ref(`${alias}.vector_store_id`)} in (${sql.join(storeIds)})`
 
-  const lexical = await lexicalSearch(services, scope, queryText)
+  const lexical = await lexicalSearch(services, storeIds, scope, queryText)
 
   let semantic: { id: string; score: number }[] = []
   const embedder = Embedder.fromConfig(services.config)
@@ -144,42 +144,44 @@ export function matches(filter: Filter, attributes: Record<string, unknown>): bo
 
 /** Chunks a term may appear in and still narrow the candidates (share of the store). */
 const SELECTIVE_SHARE = 0.05
-/** Document frequencies are counted up to this many chunks (enough to tell common from rare). */
-const DF_CAP = 20_000
 
 /**
  * Lexical ranking with IDF weights (Postgres' own ranks have none, so common words would drown
- * the rare ones that identify a passage). One query gets the query's lexemes (Postgres stemming)
- * with their document frequencies in scope; a second scores the chunks that contain any
- * selective lexeme by the IDF of the lexemes they contain, proximity (`ts_rank_cd`) breaking ties.
+ * the rare ones that identify a passage). One query stems the query into lexemes and reads their
+ * document frequencies (kept by ingestion in `lexeme_stats`); a second scores the chunks that
+ * contain a selective lexeme (or, for a query of common words only, all of them) by the IDF of the
+ * lexemes they contain, proximity (`ts_rank_cd`) breaking ties.
  */
-async function lexicalSearch(services: AppServices, scope: (alias: string) => RawBuilder<unknown>, queryText: string) {
+async function lexicalSearch(services: AppServices, storeIds: string[], scope: (alias: string) => RawBuilder<unknown>, queryText: string) {
   const { db } = services
+  const stores = sql.join(storeIds)
   const stats = await sql<{ lexeme: string; df: string; n: string }>`
     with lex as (select distinct lexeme from unnest(to_tsvector('english', ${queryText})))
     select lex.lexeme,
-      (select count(*) from (select 1 from chunks c where ${scope('c')} and c.tsv @@ quote_literal(lex.lexeme)::tsquery limit ${DF_CAP}) m) as df,
-      (select count(*) from (select 1 from chunks c where ${scope('c')} limit ${DF_CAP * 50}) t) as n
+      coalesce((select sum(s.df) from lexeme_stats s where s.lexeme = lex.lexeme and s.vector_store_id in (${stores})), 0) as df,
+      (select coalesce(sum(f.chunk_count), 0) from vector_store_files f where f.vector_store_id in (${stores})) as n
     from lex
   `.execute(db)
-  const terms = stats.rows
-    .map((r) => ({ lexeme: r.lexeme, df: Number(r.df), n: Number(r.n) }))
-    .filter((t) => t.df > 0)
-    .map((t) => ({ ...t, idf: Math.log(1 + (t.n - t.df + 0.5) / (t.df + 0.5)) }))
+  const all = stats.rows.map((r) => {
+    const df = Number(r.df)
+    const n = Number(r.n)
+    return { lexeme: r.lexeme, df, n, idf: Math.log(1 + (n - df + 0.5) / (df + 0.5)) }
+  })
+  const terms = all.filter((t) => t.df > 0)
   if (terms.length === 0) return { rows: [] as { id: string; score: number }[] }
-  const totalIdf = stats.rows.reduce((sum, r) => sum + Math.log(1 + (Number(r.n) + 0.5) / (Math.max(Number(r.df), 0) + 0.5)), 0)
+  const totalIdf = all.reduce((sum, t) => sum + t.idf, 0)
   const n = terms[0].n
   const selective = terms.filter((t) => t.df <= Math.max(50, n * SELECTIVE_SHARE))
-  const candidates = selective.length > 0 ? selective : terms
-  const tsq = (ts: { lexeme: string }[]) => ts.map((t) => `'${t.lexeme.replace(/'/g, "''")}'`).join(' | ')
+  const tsq = (ts: { lexeme: string }[], op: string) => ts.map((t) => `'${t.lexeme.replace(/'/g, "''")}'`).join(op)
+  const candidates = selective.length > 0 ? tsq(selective, ' | ') : tsq(terms, ' & ')
   const weighted = sql.join(
-    terms.map((t) => sql`(case when c.tsv @@ ${tsq([t])}::tsquery then ${t.idf}::float8 else 0 end)`),
+    terms.map((t) => sql`(case when c.tsv @@ ${tsq([t], '')}::tsquery then ${t.idf}::float8 else 0 end)`),
     sql` + `,
   )
   const rows = await sql<{ id: string; weight: number; proximity: number }>`
-    select c.id, ${weighted} as weight, ts_rank_cd(c.tsv, ${tsq(terms)}::tsquery, 1) as proximity
+    select c.id, ${weighted} as weight, ts_rank_cd(c.tsv, ${tsq(terms, ' | ')}::tsquery, 1) as proximity
     from chunks c
-    where ${scope('c')} and c.tsv @@ ${tsq(candidates)}::tsquery
+    where ${scope('c')} and c.tsv @@ ${candidates}::tsquery
     order by weight desc, proximity desc, c.id
     limit ${CANDIDATES}
   `.execute(db)

@@ -158,6 +158,13 @@ export interface VectorStoreFileTable {
   chunking_strategy: Json<Record<string, unknown>>
   attributes: Json<Record<string, string | number | boolean> | null>
   batch_id: string | null
+  chunk_count: Generated<number>
+}
+
+export interface LexemeStatsTable {
+  vector_store_id: string
+  lexeme: string
+  df: number
 }
 
 export interface ChunkTable {
@@ -183,6 +190,7 @@ export interface Database {
   file_batches: FileBatchTable
   vector_store_files: VectorStoreFileTable
   chunks: ChunkTable
+  lexeme_stats: LexemeStatsTable
 }
 
 export type AssistantRow = Selectable<AssistantTable>

@@ -92,20 +92,24 @@ describe('file_search in runs', () => {
     const files = await t.client.vectorStores.files.list(storeId)
     expect(files.data.map((f) => f.id)).toEqual([doc.id])
 
-    t.upstream.enqueue({ toolCalls: [{ name: 'file_search', arguments: '{"query":"tomatoes ripen"}' }] }, { text: 'Nothing relevant was found.' })
+    // Half of this query's words are in no file: the garden memo matches it only partly.
+    t.upstream.enqueue({ toolCalls: [{ name: 'file_search', arguments: '{"query":"tomatoes ripen purple moonlight"}' }] }, { text: 'Nothing relevant was found.' })
     const run = await t.client.beta.threads.runs.createAndPoll(thread.id, { assistant_id: assistant.id }, { pollIntervalMs: 50 })
     expect(run.status).toBe('completed')
     const steps = await t.client.beta.threads.runs.steps.list(run.id, { thread_id: thread.id, include: [INCLUDE], order: 'asc' })
     const call = (steps.data[0].step_details as any).tool_calls[0]
     expect(call.file_search.ranking_options.score_threshold).toBe(0.99)
-    // Nothing scores that high lexically: the model is told so.
+    // Below the threshold: no results, and the model is told so.
     expect(call.file_search.results).toEqual([])
     expect(t.upstream.lastChat().messages.find((m: any) => m.role === 'tool').content).toBe('No results found in the attached files.')
 
-    // Without the threshold the same search finds the document (the run waited for its ingestion).
+    // Without the threshold the same search finds the document (so the run did wait for its ingestion).
     await ingestor(t.server.services).idle()
-    const hits = await t.client.vectorStores.search(storeId, { query: 'tomatoes ripen' })
+    const hits = await t.client.vectorStores.search(storeId, { query: 'tomatoes ripen purple moonlight' })
     expect(hits.data[0].file_id).toBe(doc.id)
+    expect(hits.data[0].score).toBeGreaterThan(0)
+    expect(hits.data[0].score).toBeLessThan(0.99)
+    expect((await t.client.vectorStores.search(storeId, { query: 'tomatoes ripen' })).data[0].score).toBe(1)
   })
 
   it('creates thread stores from tool_resources.file_search.vector_stores', async () => {

@@ -120,6 +120,9 @@ describe('vector stores', () => {
     expect(await t.client.vectorStores.files.delete(long.id, { vector_store_id: store.id })).toEqual({ id: long.id, object: 'vector_store.file.deleted', deleted: true })
     const rest = await t.client.vectorStores.search(store.id, { query: 'word5' })
     expect(rest.data.map((d) => d.file_id)).toEqual([other.id])
+    // The term statistics followed: 'word5' is now in the other file's single chunk only.
+    const stat = await t.server.services.db.selectFrom('lexeme_stats').select('df').where('vector_store_id', '=', store.id).where('lexeme', '=', 'word5').executeTakeFirst()
+    expect(stat?.df).toBe(1)
     // The file itself is still there.
     expect((await t.client.files.retrieve(long.id)).id).toBe(long.id)
   })

@@ -7,6 +7,7 @@ import { newId, nowSeconds } from '../../protocol/ids.ts'
 import type { ListPage } from '../../protocol/objects.ts'
 import type { Db } from '../db.ts'
 import { listPage, type ListQuery } from '../pagination.ts'
+import { removeFileChunks } from '../../ingest/term-stats.ts'
 import type { FileBatchRow, VectorStoreFileRow, VectorStoreRow } from '../tables.ts'
 
 export type { VectorStore, VectorStoreFile, VectorStoreFileBatch }
@@ -244,13 +245,11 @@ export async function updateStoreFileAttributes(db: Db, project: string, storeId
 
 /** Removes the file from the store and its chunks (they cascade); the file itself stays. */
 export async function deleteStoreFile(db: Db, project: string, storeId: string, fileId: string): Promise<VectorStoreFileDeleted> {
-  const res = await db
-    .deleteFrom('vector_store_files')
-    .where('vector_store_id', '=', storeId)
-    .where('id', '=', fileId)
-    .where('project_id', '=', project)
-    .executeTakeFirst()
-  if (!res.numDeletedRows) throw notFound('vector store file', fileId)
+  await db.transaction().execute(async (trx) => {
+    await getStoreFileRow(trx, project, storeId, fileId)
+    await removeFileChunks(trx, storeId, fileId)
+    await trx.deleteFrom('vector_store_files').where('vector_store_id', '=', storeId).where('id', '=', fileId).execute()
+  })
   return { id: fileId, object: 'vector_store.file.deleted', deleted: true }
 }
 
@@ -336,6 +335,6 @@ export async function cancelBatch(db: Db, row: FileBatchRow): Promise<void> {
       .where('status', '=', 'in_progress')
       .returning(['vector_store_id', 'id'])
       .execute()
-    for (const f of cancelled) await trx.deleteFrom('chunks').where('vector_store_id', '=', f.vector_store_id).where('file_id', '=', f.id).execute()
+    for (const f of cancelled) await removeFileChunks(trx, f.vector_store_id, f.id)
   })
 }

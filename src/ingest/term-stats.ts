@@ -1,0 +1,42 @@
+import { sql } from 'kysely'
+import type { Db } from '../store/db.ts'
+
+/**
+ * Per-store document frequencies of lexemes (`lexeme_stats`) and per-file chunk counts, kept in
+ * step with the chunks: lexical ranking reads them instead of counting through the index.
+ * Call inside the transaction that writes or removes the chunks.
+ */
+const fileChunksQuery = (storeId: string, fileId: string) =>
+  sql`format('select tsv from chunks where vector_store_id = %L and file_id = %L', ${storeId}::text, ${fileId}::text)`
+
+/** Count a file's (just inserted) chunks into its store's statistics. */
+export async function addFileStats(db: Db, storeId: string, fileId: string, chunkCount: number): Promise<void> {
+  if (chunkCount === 0) return
+  // Ordered by lexeme, so concurrent ingestions into one store lock rows in the same order.
+  await sql`
+    insert into lexeme_stats (vector_store_id, lexeme, df)
+    select ${storeId}, word, ndoc from ts_stat(${fileChunksQuery(storeId, fileId)}) order by word
+    on conflict (vector_store_id, lexeme) do update set df = lexeme_stats.df + excluded.df
+  `.execute(db)
+  await db.updateTable('vector_store_files').set({ chunk_count: chunkCount }).where('vector_store_id', '=', storeId).where('id', '=', fileId).execute()
+}
+
+/** Remove a file's chunks and take them out of the statistics. */
+export async function removeFileChunks(db: Db, storeId: string, fileId: string): Promise<void> {
+  const file = await db
+    .selectFrom('vector_store_files')
+    .select('chunk_count')
+    .where('vector_store_id', '=', storeId)
+    .where('id', '=', fileId)
+    .executeTakeFirst()
+  if (file && file.chunk_count > 0) {
+    await sql`
+      update lexeme_stats s set df = s.df - t.ndoc
+      from (select word, ndoc from ts_stat(${fileChunksQuery(storeId, fileId)}) order by word) t
+      where s.vector_store_id = ${storeId} and s.lexeme = t.word
+    `.execute(db)
+    await db.deleteFrom('lexeme_stats').where('vector_store_id', '=', storeId).where('df', '<=', 0).execute()
+    await db.updateTable('vector_store_files').set({ chunk_count: 0 }).where('vector_store_id', '=', storeId).where('id', '=', fileId).execute()
+  }
+  await db.deleteFrom('chunks').where('vector_store_id', '=', storeId).where('file_id', '=', fileId).execute()
+}
