@@ -69,7 +69,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   if (database.pgPool && config.databaseUrl) {
     // Cluster mode: events, jobs and run ownership go through the shared Postgres.
     const events = new PostgresEventLog(database.pgPool, config.databaseUrl, log)
-    await events.start()
+    await events.start({ events: roles.api, control: roles.worker })
     const queue = await GraphileQueue.create(database.pgPool, log)
     services.jobs = graphileJobs(queue)
     const workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`

@@ -36,8 +36,13 @@ export class PostgresEventLog implements EventLog {
     private readonly log: Logger,
   ) {}
 
-  async start(): Promise<void> {
-    await this.connectListener()
+  /** What this process listens to: run events (API processes stream them), control (workers obey cancels). */
+  private channels: string[] = []
+
+  async start(opts: { events: boolean; control: boolean }): Promise<void> {
+    this.channels = [...(opts.events ? [EVENTS_CHANNEL] : []), ...(opts.control ? [CONTROL_CHANNEL] : [])]
+    // A worker-only process need not receive every run's events.
+    if (this.channels.length) await this.connectListener()
   }
 
   private async connectListener(): Promise<void> {
@@ -50,8 +55,7 @@ export class PostgresEventLog implements EventLog {
       setTimeout(() => void this.reconnect(), 500).unref()
     })
     await client.connect()
-    await client.query(`listen ${EVENTS_CHANNEL}`)
-    await client.query(`listen ${CONTROL_CHANNEL}`)
+    for (const channel of this.channels) await client.query(`listen ${channel}`)
     this.listenClient = client
   }
 
