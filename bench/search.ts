@@ -34,8 +34,14 @@ const MB = 1024 * 1024
 
 // ---- a deterministic corpus -----------------------------------------------------------------------
 
+/** mulberry32: a small seeded generator with a full period (an LCG in doubles loses precision). */
 let seed = 42
-const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+const rand = () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
 const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)]
 const SYL = ['ka', 'lo', 'mir', 'ta', 'ven', 'sor', 'dri', 'an', 'bel', 'qu', 'zen', 'ro', 'pha', 'til', 'gar', 'neth', 'os', 'ul', 'ys', 'wen']
 const word = () => Array.from({ length: 2 + Math.floor(rand() * 2) }, () => pick(SYL)).join('')
