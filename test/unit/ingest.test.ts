@@ -38,6 +38,15 @@ describe('chunking', () => {
     expect(chunks).toHaveLength(1)
   })
 
+  it('encodes exactly as the tokenizer does, special-token strings included', async () => {
+    const { Tiktoken } = await import('js-tiktoken/lite')
+    const { default: ranks } = await import('js-tiktoken/ranks/o200k_base')
+    const reference = new Tiktoken(ranks)
+    const text = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8') + ' <|endoftext|>  été 日本語  \n\n x'
+    expect(encode(text)).toEqual(reference.encode(text, [], []))
+    expect([...chunkText('a <|endoftext|> b')]).toEqual(['a <|endoftext|> b'])
+  })
+
   it('splits segments of very long single lines without losing text', () => {
     const long = 'x'.repeat(20_000)
     const chunks = [...chunkText(long, { maxTokens: 4096, overlapTokens: 0 })]
