@@ -101,10 +101,33 @@ export class Ingestor {
       const chunking = row.chunking_strategy as unknown as stores.ChunkingStrategyObject
       const { filename, bytes } = await readFileBytes(this.services, job.project, job.fileId)
       const text = await extractText(bytes, filename)
-      const pieces = [...chunkText(text, { maxTokens: chunking.static.max_chunk_size_tokens, overlapTokens: chunking.static.chunk_overlap_tokens })]
-      const vectors = this.embedder ? await this.embedder.embed(pieces, this.abort.signal) : null
-      if (this.stopped) return
+      // A previous attempt (a restart) may have left some chunks.
+      await db.transaction().execute((trx) => removeFileChunks(trx, job.storeId, job.fileId))
+      // Chunks are written batch by batch as they are cut, and the event loop gets a turn between
+      // batches: memory stays bounded by the text, and the server keeps answering meanwhile.
+      const pieces = chunkText(text, { maxTokens: chunking.static.max_chunk_size_tokens, overlapTokens: chunking.static.chunk_overlap_tokens })
+      let count = 0
       let usageBytes = 0
+      for (;;) {
+        const batch: string[] = []
+        while (batch.length < INSERT_BATCH) {
+          const next = pieces.next()
+          if (next.done) break
+          batch.push(next.value)
+        }
+        if (batch.length === 0) break
+        const vectors = this.embedder ? await this.embedder.embed(batch, this.abort.signal) : null
+        if (this.stopped) return
+        await db
+          .insertInto('chunks')
+          .values(batch.map((text, j) => ({ vector_store_id: job.storeId, file_id: job.fileId, chunk_index: count + j, text, embedding: vectors?.[j] ?? null })))
+          // A duplicate job writes the same chunks: keep one of each.
+          .onConflict((oc) => oc.columns(['vector_store_id', 'file_id', 'chunk_index']).doNothing())
+          .execute()
+        count += batch.length
+        usageBytes += batch.reduce((n, p) => n + Buffer.byteLength(p), 0) + (vectors ? vectors.length * (vectors[0]?.length ?? 0) * 4 : 0)
+        await new Promise((resolve) => setImmediate(resolve))
+      }
       await db.transaction().execute(async (trx) => {
         // Locked, so a duplicate job waits here and then finds the file no longer in progress.
         const current = await trx
@@ -114,23 +137,16 @@ export class Ingestor {
           .where('id', '=', job.fileId)
           .forUpdate()
           .executeTakeFirst()
-        if (current?.status !== 'in_progress') return
-        await removeFileChunks(trx, job.storeId, job.fileId)
-        for (let i = 0; i < pieces.length; i += INSERT_BATCH) {
-          const values = pieces.slice(i, i + INSERT_BATCH).map((text, j) => ({
-            vector_store_id: job.storeId,
-            file_id: job.fileId,
-            chunk_index: i + j,
-            text,
-            embedding: vectors ? vectors[i + j] : null,
-          }))
-          await trx.insertInto('chunks').values(values).execute()
+        if (current?.status === 'completed') return // a duplicate job finished it
+        if (current?.status !== 'in_progress') {
+          // Cancelled (or removed) meanwhile: keep nothing of it.
+          await trx.deleteFrom('chunks').where('vector_store_id', '=', job.storeId).where('file_id', '=', job.fileId).execute()
+          return
         }
-        usageBytes = pieces.reduce((n, p) => n + Buffer.byteLength(p), 0) + (vectors ? vectors.length * vectors[0].length * 4 : 0)
-        await addFileStats(trx, job.storeId, job.fileId, pieces.length)
+        await addFileStats(trx, job.storeId, job.fileId, count)
         await stores.finishStoreFile(trx, job.storeId, job.fileId, { status: 'completed', usageBytes })
       })
-      log.debug({ storeId: job.storeId, fileId: job.fileId, chunks: pieces.length }, 'file ingested')
+      log.debug({ storeId: job.storeId, fileId: job.fileId, chunks: count }, 'file ingested')
     } catch (err) {
       if (this.stopped) return // the next start picks the file up again
       const error =

@@ -2,12 +2,14 @@ import type { Migration, MigrationProvider } from 'kysely/migration'
 import * as m001 from './001_foundation.ts'
 import * as m002 from './002_files.ts'
 import * as m003 from './003_search_stats.ts'
+import * as m004 from './004_chunk_index_unique.ts'
 
 /** Numbered migrations, applied in order at start-up; the same files serve PGlite and Postgres. */
 const migrations: Record<string, Migration> = {
   '001_foundation': m001,
   '002_files': m002,
   '003_search_stats': m003,
+  '004_chunk_index_unique': m004,
 }
 
 export const migrationProvider: MigrationProvider = {
