@@ -93,7 +93,8 @@ async function start(upstream: FakeUpstream, embeddingModel: string | null): Pro
     { host: '127.0.0.1', port: 0, dataDir: null, logLevel: 'warn', apiKeys: [{ key: KEY, project: 'bench' }], embeddingModel },
   )
   const server = await startServer(config, { logger: createLogger('warn') })
-  return { server, client: new OpenAI({ apiKey: KEY, baseURL: `${server.url}/v1`, maxRetries: 0, timeout: 600_000 }) }
+  // Retries: a keep-alive socket the server closed while the bench was busy resets on reuse.
+  return { server, client: new OpenAI({ apiKey: KEY, baseURL: `${server.url}/v1`, maxRetries: 2, timeout: 600_000 }) }
 }
 
 async function ingest(client: OpenAI, server: RunningServer, docs: { filename: string; text: string }[]) {
