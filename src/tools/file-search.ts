@@ -83,6 +83,13 @@ export class FileSearchTool implements ServerTool {
     return { call, modelOutput: renderResults(searchNumber, query, hits.map((h) => ({ name: h.filename, text: h.text }))) }
   }
 
+  /** The streamed result, like the step events: results without their chunk text (that needs `include[]`). */
+  resultDelta(call: ToolCall): Record<string, unknown> {
+    if (call.type !== 'file_search') return { type: call.type }
+    const results = (call.file_search.results ?? []).map(({ content: _content, ...rest }) => rest)
+    return { type: 'file_search', file_search: { ...call.file_search, results } }
+  }
+
   render(call: ToolCall): { name: string; arguments: string; output: string } {
     const results = call.type === 'file_search' ? (call.file_search.results ?? []) : []
     const known = this.recent.get(call.id)

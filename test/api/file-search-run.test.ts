@@ -45,6 +45,11 @@ describe('file_search in runs', () => {
     expect(toolMessage.content).toContain('titanium alloy')
 
     // The step: a file_search call with ranking options and (asked for) the results' content.
+    // Streamed: the result delta names the results without their text.
+    const resultDelta = events.filter((e) => e.event === 'thread.run.step.delta').at(-1)!.data.delta.step_details.tool_calls[0]
+    expect(resultDelta).not.toHaveProperty('id')
+    expect(resultDelta.file_search.results[0]).toMatchObject({ file_id: pdf.id, file_name: 'turbine.pdf' })
+    expect(resultDelta.file_search.results[0]).not.toHaveProperty('content')
     const stepDone = events.find((e) => e.event === 'thread.run.step.completed' && e.data.type === 'tool_calls')!.data
     const call = stepDone.step_details.tool_calls[0]
     expect(call.type).toBe('file_search')
