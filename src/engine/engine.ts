@@ -9,7 +9,7 @@ import { insertMessages, messageToWire, newClientMessage } from '../store/repos/
 import { findActiveRun, getRunById, getRunRow, runToWire, unfinishedRuns, runsAwaitingAction, type RunSettings } from '../store/repos/runs.ts'
 import { runStepRows, stepToWire } from '../store/repos/steps.ts'
 import { getThreadRow, threadToWire } from '../store/repos/threads.ts'
-import type { RunRow, RunUpdate, ThreadRow } from '../store/tables.ts'
+import type { MessageRow, RunRow, RunUpdate, ThreadRow } from '../store/tables.ts'
 import type { Db } from '../store/db.ts'
 import { ProviderRegistry } from '../providers/registry.ts'
 import type { ServerTool } from '../tools/types.ts'
@@ -117,8 +117,9 @@ export class RunEngine {
     const extra = (body.additional_messages ?? []).map((m) => newClientMessage(project, threadId, m))
     // A transaction only when there is more than one row to write (each round trip counts on PGlite).
     const write = (work: (db: Db) => Promise<RunRow>) => (extra.length ? this.db.transaction().execute(work) : work(this.db))
+    let added: MessageRow[] = []
     const run = await write(async (trx) => {
-        await insertMessages(trx, extra)
+        added = await insertMessages(trx, extra)
         return trx
           .insertInto('runs')
           .values({
@@ -146,6 +147,8 @@ export class RunEngine {
         const active = await findActiveRun(this.db, threadId)
         throw invalidRequest(`Thread ${threadId} already has an active run ${active?.id ?? ''}.`.replace(' .', '.'))
       })
+    // Attachments on additional messages reach the thread's tool resources, as on messages.create.
+    if (added.length) await this.services.afterMessagesAdded(project, threadId, added)
     return run
   }
 

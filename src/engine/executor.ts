@@ -9,7 +9,7 @@ import { ProviderError, type ChatRequest, type ChatTool, type ChatToolChoice, ty
 import { seconds } from './clock.ts'
 import { ConcurrentChangeError, LeaseLost, RunCancelled, ThreadDeleted, ServerShuttingDown, type RunEngine } from './engine.ts'
 import { buildPrompt } from './prompt.ts'
-import { countTokens } from './tokens.ts'
+import { countTokens } from '../text/tokens.ts'
 
 const ZERO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
 const addUsage = (a: Usage, b: Usage): Usage => ({

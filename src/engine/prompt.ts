@@ -2,7 +2,7 @@ import type { ChatContentPart, ChatMessage } from '../providers/types.ts'
 import type { MessageRow, RunStepRow } from '../store/tables.ts'
 import type { Message, ToolCall } from '../protocol/objects.ts'
 import type { TruncationStrategy } from '../protocol/schemas.ts'
-import { countTokens } from './tokens.ts'
+import { countTokens } from '../text/tokens.ts'
 
 export interface PromptInput {
   instructions: string

@@ -1,4 +1,4 @@
-import { decode, encode } from './tokenize.ts'
+import { decode, encode } from '../text/tokens.ts'
 
 export interface ChunkingOptions {
   maxTokens: number

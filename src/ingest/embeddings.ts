@@ -30,7 +30,9 @@ export class Embedder {
         model = model.slice(slash + 1)
       }
     }
-    return provider ? new Embedder(provider, model, config) : null
+    // Only OpenAI-compatible endpoints serve /embeddings; other kinds leave search lexical.
+    const openAICompatible = !provider?.kind || provider.kind === 'openai-compatible' || provider.kind === 'ai-sdk-openai-compatible'
+    return provider && openAICompatible ? new Embedder(provider, model, config) : null
   }
 
   async embed(texts: string[], signal?: AbortSignal): Promise<number[][]> {

@@ -117,6 +117,25 @@ describe('file_search in runs', () => {
     expect((await t.client.vectorStores.search(storeId, { query: 'tomatoes ripen' })).data[0].score).toBe(1)
   })
 
+  it('file_search attachments on additional_messages of a run also reach the thread store', async () => {
+    const doc = await t.client.files.create({ file: await toFile(fixture('garden.docx'), 'garden.docx'), purpose: 'assistants' })
+    const assistant = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'file_search' }] })
+    const thread = await t.client.beta.threads.create()
+    t.upstream.enqueue({ text: 'Attached.' })
+    const run = await t.client.beta.threads.runs.createAndPoll(
+      thread.id,
+      {
+        assistant_id: assistant.id,
+        additional_messages: [{ role: 'user', content: 'Keep this', attachments: [{ file_id: doc.id, tools: [{ type: 'file_search' }] }] }],
+      },
+      { pollIntervalMs: 50 },
+    )
+    expect(run.status).toBe('completed')
+    const storeId = (await t.client.beta.threads.retrieve(thread.id)).tool_resources!.file_search!.vector_store_ids![0]
+    expect(storeId).toMatch(/^vs_/)
+    expect((await t.client.vectorStores.files.list(storeId)).data.map((f) => f.id)).toEqual([doc.id])
+  })
+
   it('creates thread stores from tool_resources.file_search.vector_stores', async () => {
     const md = await t.client.files.create({ file: await toFile(fixture('notes.md'), 'notes.md'), purpose: 'assistants' })
     const thread = await t.client.beta.threads.create({ tool_resources: { file_search: { vector_stores: [{ file_ids: [md.id], metadata: { k: 'v' } }] } } })

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { chunkText } from '../../src/ingest/chunk.ts'
 import { detectKind, extractText, htmlToText, IngestError } from '../../src/ingest/parse.ts'
-import { encode } from '../../src/ingest/tokenize.ts'
+import { encode } from '../../src/text/tokens.ts'
 import { matches } from '../../src/ingest/search.ts'
 import { rewriteQuery } from '../../src/ingest/rewrite.ts'
 

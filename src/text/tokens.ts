@@ -3,7 +3,7 @@ import o200k_base from 'js-tiktoken/ranks/o200k_base'
 
 let encoder: Tiktoken | null = null
 
-/** The o200k tokenizer (as src/engine/tokens.ts), shared by chunking. */
+/** OpenAI's o200k tokenizer: one instance for prompt budgets, usage estimates and chunking. */
 function tokenizer(): Tiktoken {
   return (encoder ??= new Tiktoken(o200k_base))
 }
@@ -38,4 +38,9 @@ export function encode(text: string): number[] {
 
 export function decode(tokens: number[]): string {
   return tokenizer().decode(tokens)
+}
+
+/** Token count (OpenAI's o200k; an estimate for other model families). */
+export function countTokens(text: string): number {
+  return encode(text).length
 }
