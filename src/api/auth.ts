@@ -23,6 +23,8 @@ export async function countStoredKeys(db: Db): Promise<number> {
   return Number(row.n)
 }
 
+const OPEN_RECHECK_MS = 1_000
+
 const MISSING_KEY =
   "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
 
@@ -37,8 +39,18 @@ function mask(key: string): string {
 export function authMiddleware(opts: { db: Db; configKeys: ApiKeyConfig[]; open: boolean }): MiddlewareHandler<HonoEnv> {
   const byKey = new Map(opts.configKeys.map((k) => [k.key, k.project]))
   const cache = new Map<string, string>()
+  // Open mode ends once a key is created in the database (e.g. by `keys create` against a shared
+  // Postgres while this process runs): checked at most once a second.
+  let open = opts.open
+  let checkedAt = Date.now()
+  const stillOpen = async () => {
+    if (!open || Date.now() - checkedAt < OPEN_RECHECK_MS) return open
+    checkedAt = Date.now()
+    open = (await countStoredKeys(opts.db)) === 0
+    return open
+  }
   return async (c, next) => {
-    if (opts.open) {
+    if (await stillOpen()) {
       c.set('project', 'default')
       return next()
     }

@@ -164,6 +164,19 @@ describe('open mode', () => {
     }
   })
 
+  it('ends open mode once a key is stored in the database (keys create against a running server)', async () => {
+    const open = await startTestServer({ apiKeys: [] })
+    try {
+      expect((await fetch(`${open.baseURL}/assistants`)).status).toBe(200)
+      const key = await createApiKey(open.server.services.db, 'proj_late')
+      await new Promise((r) => setTimeout(r, 1_100))
+      expect((await fetch(`${open.baseURL}/assistants`)).status).toBe(401)
+      expect((await fetch(`${open.baseURL}/assistants`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200)
+    } finally {
+      await open.close()
+    }
+  })
+
   it('refuses to start open on a non-loopback address', async () => {
     await expect(startTestServer({ apiKeys: [], host: '0.0.0.0' })).rejects.toThrow(/without API keys/)
   })
