@@ -115,6 +115,18 @@ export function pathParam(c: Ctx, name: string): string {
   return rejectNul(name, c.req.param(name) ?? '')
 }
 
+/**
+ * A path id that must carry OpenAI's prefix: OpenAI checks the prefix before looking the object up
+ * ("Invalid 'thread_id': 'x'. Expected an ID that begins with 'thread'.").
+ */
+export function prefixedIdParam(c: Ctx, name: string, prefix: string, separator = ''): string {
+  const id = pathParam(c, name)
+  if (!id.startsWith(prefix + separator)) {
+    throw invalidRequest(`Invalid '${name}': '${id}'. Expected an ID that begins with '${prefix}'.`, name, 'invalid_value')
+  }
+  return id
+}
+
 /** Query params as a plain object; repeated keys like `include[]` are read separately. */
 export function queryObject(c: Ctx, omit: string[] = []): Record<string, string> {
   const out: Record<string, string> = {}

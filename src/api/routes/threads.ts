@@ -6,16 +6,9 @@ import * as messages from '../../store/repos/messages.ts'
 import { parseListQuery } from '../../store/pagination.ts'
 import { z } from 'zod'
 import { resolveToolResources } from '../../files/tool-resources.ts'
-import { pathParam, queryObject, readBody, type Ctx, type RouteTable } from '../http.ts'
+import { pathParam, prefixedIdParam, queryObject, readBody, type Ctx, type RouteTable } from '../http.ts'
 
-/** OpenAI validates the id prefix of a thread before looking it up. */
-export function threadIdParam(c: Ctx): string {
-  const id = pathParam(c, 'thread_id')
-  if (!id.startsWith('thread')) {
-    throw invalidRequest(`Invalid 'thread_id': '${id}'. Expected an ID that begins with 'thread'.`, 'thread_id', 'invalid_value')
-  }
-  return id
-}
+export const threadIdParam = (c: Ctx) => prefixedIdParam(c, 'thread_id', 'thread')
 
 export function threadRoutes(r: RouteTable, services: AppServices) {
   const { db } = services

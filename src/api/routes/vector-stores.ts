@@ -14,16 +14,9 @@ import {
 } from '../../protocol/vector-store-schemas.ts'
 import * as stores from '../../store/repos/vector-stores.ts'
 import { parseListQuery } from '../../store/pagination.ts'
-import { pathParam, queryObject, readBody, type Ctx, type RouteTable } from '../http.ts'
+import { pathParam, prefixedIdParam, queryObject, readBody, type Ctx, type RouteTable } from '../http.ts'
 
-/** OpenAI checks the id prefix before looking the store up. */
-function storeIdParam(c: Ctx): string {
-  const id = pathParam(c, 'vector_store_id')
-  if (!id.startsWith('vs_')) {
-    throw invalidRequest(`Invalid 'vector_store_id': '${id}'. Expected an ID that begins with 'vs'.`, 'vector_store_id', 'invalid_value')
-  }
-  return id
-}
+const storeIdParam = (c: Ctx) => prefixedIdParam(c, 'vector_store_id', 'vs', '_')
 
 export function vectorStoreRoutes(r: RouteTable, services: AppServices) {
   const { db } = services
