@@ -23,10 +23,6 @@ export function assertValidEvent(e: { event: string; data: unknown }): void {
   }
 }
 
-export function isValidEvent(e: { event: string; data: unknown }): boolean {
-  return validate(e) as boolean
-}
-
 /** Read a whole SSE response, validating each event. */
 export async function readSse(response: Response): Promise<SseEvent[]> {
   const out: SseEvent[] = []

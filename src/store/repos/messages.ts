@@ -4,7 +4,7 @@ import type { CreateMessage } from '../../protocol/schemas.ts'
 import { newId, nowSeconds } from '../../protocol/ids.ts'
 import type { Db } from '../db.ts'
 import { listPage, type ListQuery } from '../pagination.ts'
-import type { MessageRow, MessageUpdate } from '../tables.ts'
+import type { MessageRow } from '../tables.ts'
 
 export function messageToWire(row: MessageRow): Message {
   return {
@@ -85,10 +85,6 @@ export async function getMessageRow(db: Db, project: string, threadId: string, i
     .executeTakeFirst()
   if (!row) throw notFound('message', id)
   return row
-}
-
-export async function updateMessage(db: Db, id: string, patch: MessageUpdate): Promise<void> {
-  await db.updateTable('messages').set(patch).where('id', '=', id).execute()
 }
 
 export async function modifyMessageMetadata(

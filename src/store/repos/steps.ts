@@ -2,7 +2,7 @@ import { notFound } from '../../protocol/errors.ts'
 import type { RunStep } from '../../protocol/objects.ts'
 import type { Db } from '../db.ts'
 import { listPage, type ListQuery } from '../pagination.ts'
-import type { NewRunStep, RunStepRow, RunStepUpdate } from '../tables.ts'
+import type { RunStepRow } from '../tables.ts'
 
 export const FILE_SEARCH_CONTENT_INCLUDE = 'step_details.tool_calls[*].file_search.results[*].content'
 
@@ -42,14 +42,6 @@ function withoutResultContent(details: RunStep['step_details']): RunStep['step_d
       }
     }),
   }
-}
-
-export async function insertStep(db: Db, values: NewRunStep): Promise<RunStepRow> {
-  return db.insertInto('run_steps').values(values).returningAll().executeTakeFirstOrThrow()
-}
-
-export async function updateStep(db: Db, id: string, patch: RunStepUpdate): Promise<void> {
-  await db.updateTable('run_steps').set(patch).where('id', '=', id).execute()
 }
 
 export async function getStepRow(db: Db, project: string, runId: string, id: string): Promise<RunStepRow> {
