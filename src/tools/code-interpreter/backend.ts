@@ -76,3 +76,14 @@ export function safeFileName(name: string): string {
   if (!cleaned || cleaned === '.' || cleaned === '..') return 'file'
   return cleaned.slice(0, 200)
 }
+
+/** Start a new session; one that fails to start is closed (no half-made sandbox stays behind). */
+export async function startedSession<S extends { start(): Promise<void>; close(): Promise<void> }>(session: S): Promise<S> {
+  try {
+    await session.start()
+  } catch (err) {
+    await session.close()
+    throw err
+  }
+  return session
+}

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { CellResult, SandboxBackend, SandboxFile, SandboxLimits, SandboxSession } from './backend.ts'
+import { DEFAULT_LIMITS, startedSession } from './backend.ts'
 import { Cgroups } from './cgroups.ts'
 import { JsonLineChannel } from './channel.ts'
 import { listDataFiles, readDataFile, writeDataFile } from './host-files.ts'
@@ -71,13 +72,7 @@ export class BwrapBackend implements SandboxBackend {
     await mkdir(dir, { mode: 0o700 })
     const groups = this.cgroups.create(id, { memoryBytes: this.limits.memoryBytes + 64 * 1024 * 1024, maxProcesses: this.limits.maxProcesses, cpus: 1 })
     const session = new BwrapSession(dir, this.limits, groups, this.cgroups)
-    try {
-      await session.start()
-    } catch (err) {
-      await session.close()
-      throw err
-    }
-    return session
+    return startedSession(session)
   }
 
   async dispose(): Promise<void> {
@@ -87,11 +82,10 @@ export class BwrapBackend implements SandboxBackend {
 }
 
 const limitsForProbe: SandboxLimits = {
+  ...DEFAULT_LIMITS,
   timeoutMs: 30_000,
   graceMs: 1_000,
-  memoryBytes: 1024 * 1024 * 1024,
   fileBytes: 16 * 1024 * 1024,
-  maxProcesses: 64,
   cpuSeconds: 60,
 }
 

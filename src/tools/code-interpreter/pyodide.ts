@@ -5,7 +5,7 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { CellResult, SandboxBackend, SandboxFile, SandboxLimits, SandboxSession } from './backend.ts'
-import { safeFileName } from './backend.ts'
+import { safeFileName, startedSession } from './backend.ts'
 import { Cgroups } from './cgroups.ts'
 import { JsonLineChannel } from './channel.ts'
 import { processTreeRss } from './rss.ts'
@@ -61,13 +61,7 @@ export class PyodideBackend implements SandboxBackend {
     // Wasm memory is reserved far beyond use, so no RLIMIT_AS here: the memory cgroup is the limit.
     const groups = this.cgroups.create(id, { memoryBytes: this.limits.memoryBytes + 256 * 1024 * 1024, maxProcesses: this.limits.maxProcesses, cpus: 1 })
     const session = new PyodideSession(this.limits, groups, this.cgroups, this.emptyDir)
-    try {
-      await session.start()
-    } catch (err) {
-      await session.close()
-      throw err
-    }
-    return session
+    return startedSession(session)
   }
 
   async dispose(): Promise<void> {
