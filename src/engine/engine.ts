@@ -6,7 +6,7 @@ import type { CreateRun, CreateThreadAndRun, SubmitToolOutputs } from '../protoc
 import { DONE, type StreamEvent } from '../protocol/events.ts'
 import { getAssistantRow } from '../store/repos/assistants.ts'
 import { insertMessages, messageToWire, newClientMessage } from '../store/repos/messages.ts'
-import { findActiveRun, getRunById, getRunRow, runToWire, unfinishedRuns, runsAwaitingAction, type RunSettings } from '../store/repos/runs.ts'
+import { findActiveRun, getRunById, runPrerequisites, getRunRow, runToWire, unfinishedRuns, runsAwaitingAction, type RunSettings } from '../store/repos/runs.ts'
 import { runStepRows, stepToWire } from '../store/repos/steps.ts'
 import { getThreadRow, threadToWire } from '../store/repos/threads.ts'
 import type { MessageRow, RunRow, RunUpdate, ThreadRow } from '../store/tables.ts'
@@ -44,6 +44,8 @@ export class RunEngine {
   private readonly active = new Map<string, AbortController>()
   /** Runs created by this process and not yet executed: their rows, as inserted. */
   private readonly justCreated = new Map<string, RunRow>()
+  /** Embedded mode: runs whose first model call started while they were being created. */
+  private readonly early = new Map<string, EarlyStart>()
   private timers: NodeJS.Timeout[] = []
 
   constructor(
@@ -91,12 +93,17 @@ export class RunEngine {
 
   // ---- creating runs -------------------------------------------------------------------------
 
-  async createRun(project: string, threadId: string, body: CreateRun, thread?: ThreadRow): Promise<RunRow> {
-    // Both lookups at once, but the thread's 404 wins when both are missing (as it is checked first).
-    const [threadResult, assistantResult] = await Promise.allSettled([thread ?? getThreadRow(this.db, project, threadId), getAssistantRow(this.db, project, body.assistant_id)])
-    if (threadResult.status === 'rejected') throw threadResult.reason
-    if (assistantResult.status === 'rejected') throw assistantResult.reason
-    const assistant = assistantResult.value
+  /**
+   * Write a new queued run. `startNow`: the caller calls `start` right after, so in embedded mode
+   * the run's execution may begin here (see below).
+   */
+  async createRun(project: string, threadId: string, body: CreateRun, opts: { startNow?: boolean } = {}): Promise<RunRow> {
+    // Embedded mode executes the run in this process: its first model call can start before the run
+    // is written, with the thread's history read by the same query, so that the upstream's latency
+    // overlaps with the writes. (Not with additional messages: they are history, written below.)
+    const startEarly = opts.startNow === true && !this.leases && !body.additional_messages?.length
+    const { assistant, activeRunId, history } = await runPrerequisites(this.db, project, threadId, body.assistant_id, { withHistory: startEarly })
+    if (activeRunId) throw activeRunError(threadId, activeRunId)
     const now = seconds(this.clock)
     const settings: RunSettings = {
       model: body.model ?? assistant.model,
@@ -115,41 +122,80 @@ export class RunEngine {
     }
     this.checkToolChoice(settings)
     const extra = (body.additional_messages ?? []).map((m) => newClientMessage(project, threadId, m))
+    const row: RunRow = {
+      id: newId('run'),
+      project_id: project,
+      thread_id: threadId,
+      seq: '',
+      created_at: now,
+      assistant_id: assistant.id,
+      status: 'queued',
+      settings: settings as unknown as Record<string, unknown>,
+      required_action: null,
+      last_error: null,
+      incomplete_details: null,
+      usage: null,
+      metadata: body.metadata ?? {},
+      started_at: null,
+      expires_at: now + this.services.config.runExpirySeconds,
+      cancelled_at: null,
+      failed_at: null,
+      completed_at: null,
+      lease_owner: null,
+      lease_expires_at: null,
+      cancel_requested: false,
+      event_seq: 0,
+    }
+    const early = startEarly && history ? this.startEarly(row, history) : undefined
+    await early?.execution.sent
+    // Its model call is under way: such a run is stored in_progress at once (its `queued` and
+    // `in_progress` events still go out in order), which spares a write on the way to the first token.
+    const stored: RunRow = early ? { ...row, status: 'in_progress', started_at: now } : row
     // A transaction only when there is more than one row to write (each round trip counts on PGlite).
     const write = (work: (db: Db) => Promise<RunRow>) => (extra.length ? this.db.transaction().execute(work) : work(this.db))
     let added: MessageRow[] = []
     const run = await write(async (trx) => {
-        added = await insertMessages(trx, extra)
-        return trx
-          .insertInto('runs')
-          .values({
-            id: newId('run'),
-            project_id: project,
-            thread_id: threadId,
-            created_at: now,
-            assistant_id: assistant.id,
-            status: 'queued',
-            settings: JSON.stringify(settings),
-            required_action: JSON.stringify(null),
-            last_error: JSON.stringify(null),
-            incomplete_details: JSON.stringify(null),
-            usage: JSON.stringify(null),
-            metadata: JSON.stringify(body.metadata ?? {}),
-            expires_at: now + this.services.config.runExpirySeconds,
-          })
-          .returningAll()
-          .executeTakeFirstOrThrow()
-      })
-      .catch(async (err: { code?: string }) => {
-        // The thread was deleted between the lookup and the insert.
-        if (err?.code === FOREIGN_KEY_VIOLATION) throw notFound('thread', threadId)
-        if (err?.code !== UNIQUE_VIOLATION) throw err
-        const active = await findActiveRun(this.db, threadId)
-        throw invalidRequest(`Thread ${threadId} already has an active run ${active?.id ?? ''}.`.replace(' .', '.'))
-      })
+      added = await insertMessages(trx, extra)
+      const { seq: _seq, cancel_requested: _c, event_seq: _e, ...columns } = stored
+      return trx
+        .insertInto('runs')
+        .values({
+          ...columns,
+          settings: JSON.stringify(row.settings),
+          required_action: JSON.stringify(null),
+          last_error: JSON.stringify(null),
+          incomplete_details: JSON.stringify(null),
+          usage: JSON.stringify(null),
+          metadata: JSON.stringify(row.metadata),
+        })
+        .returning('seq')
+        .executeTakeFirstOrThrow()
+        .then(({ seq }) => {
+          if (early) early.started = { ...stored, seq }
+          return { ...row, seq }
+        })
+    }).catch(async (err: { code?: string }) => {
+      early?.controller.abort(new RunCancelled())
+      this.early.delete(row.id)
+      // The thread was deleted between the lookup and the insert.
+      if (err?.code === FOREIGN_KEY_VIOLATION) throw notFound('thread', threadId)
+      if (err?.code !== UNIQUE_VIOLATION) throw err
+      // Another run was created meanwhile.
+      throw activeRunError(threadId, (await findActiveRun(this.db, threadId))?.id)
+    })
     // Attachments on additional messages reach the thread's tool resources, as on messages.create.
     if (added.length) await this.services.afterMessagesAdded(project, threadId, added)
     return run
+  }
+
+  /** Begin executing a run about to be written: its first model call starts (see `execute`). */
+  private startEarly(row: RunRow, history: MessageRow[]): EarlyStart {
+    const controller = new AbortController()
+    const execution = new RunExecution(this, row, controller.signal)
+    execution.startEarly(history)
+    const early: EarlyStart = { controller, execution, started: null }
+    this.early.set(row.id, early)
+    return early
   }
 
   private checkToolChoice(settings: RunSettings): void {
@@ -181,7 +227,7 @@ export class RunEngine {
       tool_resources: body.thread?.tool_resources ?? body.tool_resources,
     })
     const { thread: _t, tool_resources: _r, ...runBody } = body
-    const run = await this.createRun(project, thread.id, runBody, thread)
+    const run = await this.createRun(project, thread.id, runBody, { startNow: true })
     return { thread, run }
   }
 
@@ -189,22 +235,32 @@ export class RunEngine {
 
   /** Execute a queued run until it finishes or waits for tool outputs. */
   async execute(runId: string): Promise<void> {
-    if (this.active.has(runId)) return
-    const controller = new AbortController()
+    const early = this.early.get(runId)
+    this.early.delete(runId)
+    if (this.active.has(runId)) return void early?.controller.abort(new RunCancelled())
+    const controller = early?.controller ?? new AbortController()
     this.active.set(runId, controller)
+    let executed = false
     try {
       const cached = this.justCreated.get(runId)
       this.justCreated.delete(runId)
+      if (early?.started) {
+        executed = true
+        return void (await early.execution.adopt(early.started, { started: true }).execute())
+      }
       const run = cached ?? (await getRunById(this.db, runId))
       if (!run) return
       if (run.status === 'cancelling') return void (await this.finishCancel(run))
       if (run.status !== 'queued') return
+      executed = true
       await new RunExecution(this, run, controller.signal).execute()
       this.services.log.info({ runId, worker: this.leases?.workerId }, 'run execution finished')
     } catch (err) {
       this.services.log.error({ err, runId }, 'run execution crashed')
       await this.failUnexpectedly(runId, err).catch((e) => this.services.log.error({ err: e, runId }, 'could not fail run'))
     } finally {
+      // A model call started early for a run that did not execute (e.g. cancelled while queued).
+      if (!executed) controller.abort(new RunCancelled())
       this.leases?.untrack(runId)
       this.active.delete(runId)
       await this.events.flush(runId)
@@ -224,17 +280,20 @@ export class RunEngine {
     if (to === 'cancelled') stamps.cancelled_at = now
     if (isTerminal(to) && to !== 'expired') stamps.expires_at = null
     if (to !== 'requires_action') stamps.required_action = JSON.stringify(null)
-    const updated = await this.db
+    const set = { status: to, ...stamps, ...patch }
+    // Only what changed comes back (as stored), plus metadata, which a client may modify meanwhile.
+    const changed = await this.db
       .updateTable('runs')
-      .set({ status: to, ...stamps, ...patch })
+      .set(set)
       .where('id', '=', run.id)
       .where('status', '=', run.status)
-      .returningAll()
+      .returning([...(Object.keys(set) as (keyof RunUpdate & keyof RunRow)[]), 'metadata'])
       .executeTakeFirst()
-    if (!updated) {
+    if (!changed) {
       const current = await getRunById(this.db, run.id)
       throw new ConcurrentChangeError(run.id, current?.status ?? 'deleted')
     }
+    const updated: RunRow = { ...run, ...changed }
     if (to === 'in_progress' && this.leases) {
       // Renew only once the claim is written: renewing earlier would find no lease and give up.
       this.leases.track(run.id, () => this.active.get(run.id)?.abort(new LeaseLost()))
@@ -244,6 +303,12 @@ export class RunEngine {
     // The log outlives the run by the retention window, for reconnects.
     if (isTerminal(to)) this.events.retire(run.id)
     return updated
+  }
+
+  /** A run stored in_progress at creation: its `in_progress` event, unless a cancel came first. */
+  announceStarted(run: RunRow, signal: AbortSignal): void {
+    if (signal.aborted) throw signal.reason
+    this.publish(run.id, { event: RUN_STATUS_EVENT.in_progress, data: runToWire(run) })
   }
 
   private async failUnexpectedly(runId: string, err: unknown): Promise<void> {
@@ -340,7 +405,7 @@ export class RunEngine {
       throw invalidRequest(`Cannot cancel run with status '${run.status}'.`)
     }
     const cancelling = await this.transition(run, 'cancelling', { cancel_requested: true })
-    const execution = this.active.get(runId)
+    const execution = this.active.get(runId) ?? this.early.get(runId)?.controller
     if (execution) execution.abort(new RunCancelled())
     else if (run.status === 'in_progress' && this.sendCancel) {
       // `cancelling` must be in the log before the worker writes what follows it.
@@ -451,6 +516,17 @@ export class RunEngine {
     for (const controller of this.active.values()) controller.abort(new ServerShuttingDown())
     await this.events.flush()
   }
+}
+
+interface EarlyStart {
+  controller: AbortController
+  execution: RunExecution
+  /** The run as stored: already in_progress. */
+  started: RunRow | null
+}
+
+function activeRunError(threadId: string, activeRunId: string | undefined): ApiError {
+  return invalidRequest(`Thread ${threadId} already has an active run ${activeRunId ?? ''}.`.replace(' .', '.'))
 }
 
 export class RunCancelled extends Error {

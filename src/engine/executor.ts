@@ -5,7 +5,7 @@ import { allThreadMessages, messageToWire } from '../store/repos/messages.ts'
 import { getRunById, type RunSettings } from '../store/repos/runs.ts'
 import { runStepRows, stepToWire } from '../store/repos/steps.ts'
 import type { MessageRow, RunRow, RunStepRow } from '../store/tables.ts'
-import { ProviderError, type ChatRequest, type ChatTool, type ChatToolChoice, type Provider, type Usage } from '../providers/types.ts'
+import { ProviderError, type ChatRequest, type ChatTool, type ChatToolChoice, type Provider, type StreamPart, type Usage } from '../providers/types.ts'
 import { seconds } from './clock.ts'
 import { ConcurrentChangeError, LeaseLost, RunCancelled, ThreadDeleted, ServerShuttingDown, type RunEngine } from './engine.ts'
 import { buildPrompt } from './prompt.ts'
@@ -27,6 +27,8 @@ interface OpenMessage {
   text: string
   /** Whether the first delta (the one carrying `annotations: []`) went out. */
   started: boolean
+  /** The step and message rows are stored (awaited before they are updated). */
+  written: Promise<unknown>
 }
 
 interface PendingCall {
@@ -53,6 +55,13 @@ export class RunExecution {
   private usage: Usage
   /** Never started before (not a continuation after tool outputs). */
   private freshRun: boolean
+  /** The first model call, when started early (see `startEarly`). */
+  private early: Promise<{ request: ChatRequest; provider: Provider; parts: AsyncIterable<StreamPart> }> | null = null
+  private earlySent: Promise<unknown> = Promise.resolve()
+  /** The run was stored in_progress when it was created (see `RunEngine.createRun`). */
+  private storedInProgress = false
+  /** The latest message's row insert (see `openMessage`). */
+  private messageWritten: Promise<unknown> = Promise.resolve()
 
   constructor(
     private readonly engine: RunEngine,
@@ -74,21 +83,58 @@ export class RunExecution {
     this.engine.publish(this.run.id, event)
   }
 
+  /**
+   * Start the first model call now, before the run is marked in_progress (or, in embedded mode,
+   * before its row is even written: see `RunEngine.createRun`), so that the upstream's latency
+   * overlaps with that database work. Its parts are only handled once the run is in_progress.
+   */
+  startEarly(history?: MessageRow[]): void {
+    if (this.early) return
+    this.early = this.prepareCall(history).then((call) => ({ ...call, parts: started(call.parts) }))
+    this.early.catch(() => {})
+    // One macrotask later the request is on the wire: database work that starts sooner would
+    // hold it back (the embedded database runs on this thread).
+    this.earlySent = this.early.then(
+      () => new Promise((resolve) => setImmediate(resolve)),
+      () => {},
+    )
+  }
+
+  /** Resolves once the early first model call has been sent (or failed to be). */
+  get sent(): Promise<unknown> {
+    return this.earlySent
+  }
+
+  /** The run as stored, for an execution started early: it was stored in_progress. */
+  adopt(run: RunRow, opts: { started: true }): this {
+    this.run = run
+    this.storedInProgress = opts.started
+    return this
+  }
+
   async execute(): Promise<void> {
+    this.startEarly()
+    const inProgress = this.storedInProgress
+      ? new Promise<void>((resolve) => resolve(this.engine.announceStarted(this.run, this.signal)))
+      : this.earlySent.then(() => this.engine.transition(this.run, 'in_progress')).then((run) => void (this.run = run))
+    inProgress.catch(() => {})
     try {
-      this.run = await this.engine.transition(this.run, 'in_progress')
       for (let round = 0; round < 32; round++) {
-        const outcome = await this.modelRound()
+        const outcome = await this.modelRound(round === 0 ? inProgress : undefined)
         if (outcome === 'continue') continue
         return
       }
       throw new Error('The run exceeded 32 consecutive tool rounds.')
     } catch (err) {
-      await this.handleError(err)
+      // An error before the run was marked in_progress (e.g. a cancel won the race) is that error.
+      const transitionError = await inProgress.then(() => null, (e: unknown) => e)
+      await this.handleError(transitionError ?? err)
     }
   }
 
   private async handleError(err: unknown): Promise<void> {
+    // The open message's rows must exist before open steps are closed.
+    await this.messageWritten.catch(() => {})
     const reason = this.signal.aborted ? this.signal.reason : err
     if (reason instanceof ThreadDeleted) return
     if (reason instanceof LeaseLost) return // another worker owns the run now: write nothing
@@ -118,10 +164,19 @@ export class RunExecution {
 
   // ---- one model call ------------------------------------------------------------------------
 
-  private async modelRound(): Promise<'continue' | 'done'> {
-    const request = await this.buildRequest()
+  /** A model call: its request, and its parts (not yet requested unless started early). */
+  private async prepareCall(history?: MessageRow[]): Promise<{ request: ChatRequest; provider: Provider; parts: AsyncIterable<StreamPart> }> {
+    const request = await this.buildRequest(history)
     const { provider, model } = this.engine.providers.resolve(this.settings.model)
     request.model = model
+    return { request, provider, parts: provider.stream(request, this.signal) }
+  }
+
+  /** `ready`: the first round handles parts only once the run is in_progress. */
+  private async modelRound(ready?: Promise<void>): Promise<'continue' | 'done'> {
+    const early = this.early
+    this.early = null
+    const { request, provider, parts } = await (early ?? this.prepareCall())
 
     let open: OpenMessage | null = null
     let toolStep: RunStepRow | null = null
@@ -129,7 +184,11 @@ export class RunExecution {
     const byProviderIndex = new Map<number, PendingCall>()
     let finish: { reason: string; usage: Usage | null } | null = null
 
-    await this.withRetries(provider, request, async (part) => {
+    await this.withRetries(provider, request, parts, async (part) => {
+      if (ready) {
+        await ready
+        ready = undefined
+      }
       if (part.type === 'text-delta') {
         open ??= await this.openMessage()
         this.emitText(open, part.text)
@@ -163,6 +222,7 @@ export class RunExecution {
       }
     })
 
+    await ready
     const done = finish as { reason: string; usage: Usage | null } | null
     const outputText = (open as OpenMessage | null)?.text ?? calls.map((c) => c.name + c.arguments).join('')
     const usage = done?.usage ?? {
@@ -236,12 +296,12 @@ export class RunExecution {
   }
 
   /** Call the provider; retry failures that happened before anything was streamed. */
-  private async withRetries(provider: Provider, request: ChatRequest, onPart: (part: import('../providers/types.ts').StreamPart) => Promise<void> | void) {
+  private async withRetries(provider: Provider, request: ChatRequest, firstAttempt: AsyncIterable<StreamPart>, onPart: (part: StreamPart) => Promise<void> | void) {
     const { upstreamRetries, upstreamBackoffMs } = this.engine.services.config
     for (let attempt = 0; ; attempt++) {
       let streamed = false
       try {
-        for await (const part of provider.stream(request, this.signal)) {
+        for await (const part of attempt === 0 ? firstAttempt : provider.stream(request, this.signal)) {
           if (part.type !== 'finish') streamed = true
           await onPart(part)
         }
@@ -256,11 +316,12 @@ export class RunExecution {
     }
   }
 
-  private async buildRequest(): Promise<ChatRequest> {
+  /** `threadMessages`: the thread's messages, when the caller has read them already. */
+  private async buildRequest(threadMessages?: MessageRow[]): Promise<ChatRequest> {
     // A run's first model call has no steps yet: skip that query on the way to the first token.
     const firstCall = this.freshRun
     this.freshRun = false
-    const [messages, steps] = await Promise.all([allThreadMessages(this.db, this.run.thread_id), firstCall ? [] : runStepRows(this.db, this.run.id)])
+    const [messages, steps] = await Promise.all([threadMessages ?? allThreadMessages(this.db, this.run.thread_id), firstCall ? [] : runStepRows(this.db, this.run.id)])
     const runMessages = new Map(messages.filter((m) => m.run_id === this.run.id).map((m) => [m.id, m]))
     const history = messages.filter((m) => m.run_id !== this.run.id)
     const runSteps = steps.map((step) => {
@@ -350,19 +411,28 @@ export class RunExecution {
       metadata: {},
     }
     const step = this.newStepRow('message_creation', { type: 'message_creation', message_creation: { message_id: message.id } })
-    // Both rows in one statement: this sits between the first token and the client.
-    await this.db
-      .with('m', (db) => db.insertInto('messages').values(toInsert(message)).returning('id'))
-      .insertInto('run_steps')
-      .values(toInsert(step))
-      .execute()
+    // Both rows in one statement. It sits between the first token and the client, so in embedded
+    // mode it is issued just after the first frames are written: the embedded database runs
+    // queries one at a time in order, so a read prompted by these events still finds the rows.
+    // In cluster mode the events travel through Postgres on other connections: rows go first.
+    const insert = () =>
+      this.db
+        .with('m', (db) => db.insertInto('messages').values(toInsert(message)).returning('id'))
+        .insertInto('run_steps')
+        .values(toInsert(step))
+        .execute()
+    let written: Promise<unknown>
+    if (this.engine.leases) written = Promise.resolve(await insert())
+    else written = new Promise((resolve) => setImmediate(resolve)).then(insert)
+    written.catch(() => {})
+    this.messageWritten = written
     const stepWire = stepToWire(step)
     this.emit({ event: 'thread.run.step.created', data: stepWire })
     this.emit({ event: 'thread.run.step.in_progress', data: stepWire })
     const wire = messageToWire(message)
     this.emit({ event: 'thread.message.created', data: wire })
     this.emit({ event: 'thread.message.in_progress', data: wire })
-    return { step, message, text: '', started: false }
+    return { step, message, text: '', started: false, written }
   }
 
   private emitText(open: OpenMessage, text: string) {
@@ -375,6 +445,7 @@ export class RunExecution {
   }
 
   private async completeMessage(open: OpenMessage, usage: Usage, status: 'completed' | 'incomplete'): Promise<void> {
+    await open.written
     const content = await this.finalContent(open.text, open.step.id)
     this.emitFinalParts(open, content)
     const now = this.now()
@@ -510,6 +581,24 @@ function toInsert<R extends { seq: string }>(row: R): any {
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(rest)) out[k] = v !== null && typeof v === 'object' ? JSON.stringify(v) : v
   return out
+}
+
+/** Start iterating `source` now; the parts wait, in order, for whoever iterates the result. */
+function started<T>(source: AsyncIterable<T>): AsyncIterable<T> {
+  const iterator = source[Symbol.asyncIterator]()
+  const first = iterator.next()
+  first.catch(() => {}) // surfaced to the reader, not as an unhandled rejection meanwhile
+  let pending: Promise<IteratorResult<T>> | null = first
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: () => {
+        const next = pending ?? iterator.next()
+        pending = null
+        return next
+      },
+      return: async (value?: unknown) => (await iterator.return?.(value)) ?? { done: true, value: undefined },
+    }),
+  }
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

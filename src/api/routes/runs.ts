@@ -7,7 +7,7 @@ import { FILE_SEARCH_CONTENT_INCLUDE, getStepRow, listSteps, stepToWire } from '
 import { getThreadRow } from '../../store/repos/threads.ts'
 import { parseListQuery } from '../../store/pagination.ts'
 import { pathParam, queryObject, readBody, type Ctx, type RouteTable } from '../http.ts'
-import { sseResponse } from '../sse.ts'
+import { sseStream } from '../sse.ts'
 import { threadIdParam } from './threads.ts'
 
 /** `include[]=…` (the SDK's encoding) or `include=…`; only one value exists in the spec. */
@@ -32,12 +32,8 @@ export function runRoutes(r: RouteTable, services: AppServices) {
     includeParam(c)
     const body = await readBody(c, CreateThreadAndRun)
     const { thread, run } = await engine().createThreadAndRun(c.get('project'), body)
-    if (body.stream) {
-      const response = sseResponse(engine().events, run.id, 0)
-      await engine().start(run, thread)
-      return response
-    }
     await engine().start(run, thread)
+    if (body.stream) return sseStream(c, engine().events, run.id, 0)
     return c.json(runToWire(run))
   })
 
@@ -46,13 +42,9 @@ export function runRoutes(r: RouteTable, services: AppServices) {
     const project = c.get('project')
     const threadId = threadIdParam(c)
     const body = await readBody(c, CreateRun)
-    const run = await engine().createRun(project, threadId, body)
-    if (body.stream) {
-      const response = sseResponse(engine().events, run.id, 0)
-      await engine().start(run)
-      return response
-    }
+    const run = await engine().createRun(project, threadId, body, { startNow: true })
     await engine().start(run)
+    if (body.stream) return sseStream(c, engine().events, run.id, 0)
     return c.json(runToWire(run))
   })
 
@@ -98,7 +90,7 @@ export function runRoutes(r: RouteTable, services: AppServices) {
       // Subscribe before submitting so the continuation's first event cannot be missed.
       const from = await engine().events.head(runId)
       await engine().submitToolOutputs(project, threadId, runId, body)
-      return sseResponse(engine().events, runId, from)
+      return sseStream(c, engine().events, runId, from)
     }
     return c.json(runToWire(await engine().submitToolOutputs(project, threadId, runId, body)))
   })
@@ -126,6 +118,6 @@ export function runRoutes(r: RouteTable, services: AppServices) {
     const raw = c.req.query('after') ?? c.req.header('last-event-id') ?? '0'
     const after = z.coerce.number().int().min(0).safeParse(raw)
     if (!after.success) throw invalidRequest(`Invalid 'after': expected a non-negative integer, got '${raw}'.`, 'after', 'invalid_value')
-    return sseResponse(engine().events, run.id, after.data)
+    return sseStream(c, engine().events, run.id, after.data)
   })
 }

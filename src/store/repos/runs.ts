@@ -2,7 +2,8 @@ import { notFound } from '../../protocol/errors.ts'
 import type { Run } from '../../protocol/objects.ts'
 import type { Db } from '../db.ts'
 import { listPage, type ListQuery } from '../pagination.ts'
-import type { NewRun, RunRow, RunUpdate } from '../tables.ts'
+import { sql } from 'kysely'
+import type { AssistantRow, MessageRow, NewRun, RunRow, RunUpdate } from '../tables.ts'
 
 export const ACTIVE_RUN_STATUSES = ['queued', 'in_progress', 'requires_action', 'cancelling'] as const
 
@@ -57,6 +58,50 @@ export function runToWire(row: RunRow): Run {
     reasoning_effort: s.reasoning_effort,
   } as Run
 }
+
+/**
+ * What creating a run needs to know, in one query: the assistant, whether the thread exists in
+ * the project, and the thread's active run if any. 404s as OpenAI (the thread's first).
+ */
+export async function runPrerequisites(
+  db: Db,
+  project: string,
+  threadId: string,
+  assistantId: string,
+  opts: { withHistory?: boolean } = {},
+): Promise<{ assistant: AssistantRow; activeRunId: string | null; history: MessageRow[] | null }> {
+  const row = await db
+    .selectFrom('assistants as a')
+    .leftJoin('threads as t', (join) => join.on('t.id', '=', threadId).on('t.project_id', '=', project))
+    // At most one: the database allows one active run per thread.
+    .leftJoin('runs as r', (join) => join.on('r.thread_id', '=', threadId).on('r.status', 'in', ACTIVE_RUN_STATUSES))
+    .selectAll('a')
+    .select(['t.id as found_thread_id', 'r.id as active_run_id'])
+    .$if(opts.withHistory === true, (q) =>
+      q.select((eb) =>
+        eb
+          .selectFrom('messages as m')
+          .select(sql<StoredMessage[]>`coalesce(json_agg(m order by m.seq), '[]')`.as('history'))
+          .where('m.thread_id', '=', threadId)
+          .as('history'),
+      ),
+    )
+    .where('a.id', '=', assistantId)
+    .where('a.project_id', '=', project)
+    .executeTakeFirst()
+  if (!row) {
+    const thread = await db.selectFrom('threads').select('id').where('id', '=', threadId).where('project_id', '=', project).executeTakeFirst()
+    throw thread ? notFound('assistant', assistantId) : notFound('thread', threadId)
+  }
+  const { found_thread_id, active_run_id, history, ...assistant } = row as typeof row & { history?: StoredMessage[] | null }
+  if (!found_thread_id) throw notFound('thread', threadId)
+  // As JSON, `seq` (bigint) comes back as a number; rows read as columns carry it as a string.
+  const messages = history ? history.map((m) => ({ ...m, seq: String(m.seq) })) : null
+  return { assistant, activeRunId: active_run_id ?? null, history: messages }
+}
+
+/** A message row as `json_agg` returns it. */
+type StoredMessage = Omit<MessageRow, 'seq'> & { seq: string | number }
 
 export async function findActiveRun(db: Db, threadId: string): Promise<{ id: string } | undefined> {
   return db
