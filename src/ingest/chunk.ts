@@ -26,39 +26,83 @@ function encodeSegment(segment: string): number[] {
   return out
 }
 
-/** Split text into segments at line breaks (or anywhere, for a pathological single line). */
-function* segments(text: string): Generator<string> {
-  let start = 0
-  while (start < text.length) {
-    let end = Math.min(text.length, start + SEGMENT_CHARS)
-    if (end < text.length) {
-      const nl = text.lastIndexOf('\n', end)
-      if (nl > start) end = nl + 1
+/** Where the segment starting at 0 ends: at a line break (or anywhere, for a pathological single line). */
+function segmentEnd(text: string): number {
+  let end = Math.min(text.length, SEGMENT_CHARS)
+  if (end < text.length) {
+    const nl = text.lastIndexOf('\n', end)
+    if (nl > 0) end = nl + 1
+  }
+  return end
+}
+
+/** Text is handed to the chunker in pieces of this many characters (any size gives the same chunks). */
+const PUSH_CHARS = 256 * 1024
+
+/**
+ * Incremental chunking: text goes in piece by piece (`push`), chunks come out as soon as they are
+ * complete. The chunks do not depend on how the text was cut into pieces, so a streamed file
+ * gives exactly the chunks of its whole text. Token windows of `maxTokens`, each starting
+ * `maxTokens - overlapTokens` after the previous one, decoded back to text; the last window is
+ * emitted only if it holds tokens no earlier window had.
+ */
+export class Chunker {
+  /** Text not yet encoded (less than a segment, or the end of the text). */
+  private pending = ''
+  private tokens: number[] = []
+  /** Index in `tokens` where the next window starts. */
+  private head = 0
+  /** Tokens from `head` on that the previous chunk already covered. */
+  private covered = 0
+  private readonly step: number
+
+  constructor(private readonly opts: ChunkingOptions = AUTO_CHUNKING) {
+    this.step = opts.maxTokens - opts.overlapTokens
+  }
+
+  /** Add text; returns the chunks it completed. */
+  push(text: string): string[] {
+    this.pending += text
+    const out: string[] = []
+    // Cut a segment only once more text follows it: then it is the segment the whole text would have.
+    while (this.pending.length > SEGMENT_CHARS) this.cutSegment(out)
+    return out
+  }
+
+  /** The text has ended: the remaining chunks. */
+  finish(): string[] {
+    const out: string[] = []
+    while (this.pending.length > 0) this.cutSegment(out)
+    if (this.tokens.length - this.head > this.covered) {
+      const last = decode(this.tokens.slice(this.head)).trim()
+      if (last) out.push(last)
     }
-    yield text.slice(start, end)
-    start = end
+    this.tokens = []
+    this.head = 0
+    return out
+  }
+
+  private cutSegment(out: string[]): void {
+    const end = segmentEnd(this.pending)
+    for (const t of encodeSegment(this.pending.slice(0, end))) this.tokens.push(t)
+    this.pending = this.pending.slice(end)
+    const { maxTokens, overlapTokens } = this.opts
+    while (this.tokens.length - this.head >= maxTokens) {
+      out.push(decode(this.tokens.slice(this.head, this.head + maxTokens)).trim())
+      this.head += this.step
+      this.covered = overlapTokens
+    }
+    // Drop consumed tokens now and then (not per window: that would copy the buffer each time).
+    if (this.head > 16_384) {
+      this.tokens = this.tokens.slice(this.head)
+      this.head = 0
+    }
   }
 }
 
-/**
- * Token windows of `maxTokens`, each starting `maxTokens - overlapTokens` after the previous one,
- * decoded back to text. The last window is emitted only if it holds tokens no earlier window had.
- */
+/** All chunks of a text, produced lazily (memory stays bounded by the text). */
 export function* chunkText(text: string, opts: ChunkingOptions = AUTO_CHUNKING): Generator<string> {
-  const step = opts.maxTokens - opts.overlapTokens
-  let buffer: number[] = []
-  /** Tokens at the start of `buffer` that the previous chunk already covered. */
-  let covered = 0
-  for (const segment of segments(text)) {
-    buffer = buffer.concat(encodeSegment(segment))
-    while (buffer.length >= opts.maxTokens) {
-      yield decode(buffer.slice(0, opts.maxTokens)).trim()
-      buffer = buffer.slice(step)
-      covered = opts.overlapTokens
-    }
-  }
-  if (buffer.length > covered) {
-    const last = decode(buffer).trim()
-    if (last) yield last
-  }
+  const chunker = new Chunker(opts)
+  for (let i = 0; i < text.length; i += PUSH_CHARS) yield* chunker.push(text.slice(i, i + PUSH_CHARS))
+  yield* chunker.finish()
 }

@@ -1,10 +1,13 @@
 import type { AppServices } from '../services.ts'
-import { readFileBytes } from '../store/repos/files.ts'
+import type { Db } from '../store/db.ts'
+import { filePath, getFileRow } from '../store/repos/files.ts'
 import * as stores from '../store/repos/vector-stores.ts'
-import { chunkText } from './chunk.ts'
-import { addFileStats, removeFileChunks } from './term-stats.ts'
+import { Chunker } from './chunk.ts'
+import { addLexemeStats, removeFileChunks } from './term-stats.ts'
 import { Embedder } from './embeddings.ts'
-import { extractText, IngestError } from './parse.ts'
+import { chunkLexemes } from './lexemes.ts'
+import { IngestError } from './parse.ts'
+import { documentText } from './source.ts'
 import { ApiError } from '../protocol/errors.ts'
 
 const INGEST_TASK = 'threadline_ingest_file'
@@ -90,6 +93,7 @@ export class Ingestor {
 
   private async process(job: Job): Promise<void> {
     const { db, log } = this.services
+    let writer: ChunkWriter | null = null
     try {
       const row = await db
         .selectFrom('vector_store_files')
@@ -99,54 +103,34 @@ export class Ingestor {
         .executeTakeFirst()
       if (!row || row.status !== 'in_progress') return
       const chunking = row.chunking_strategy as unknown as stores.ChunkingStrategyObject
-      const { filename, bytes } = await readFileBytes(this.services, job.project, job.fileId)
-      const text = await extractText(bytes, filename)
+      const file = await getFileRow(db, job.project, job.fileId)
+      const slices = await documentText(await filePath(this.services, file), file.filename)
       // A previous attempt (a restart) may have left some chunks.
       await db.transaction().execute((trx) => removeFileChunks(trx, job.storeId, job.fileId))
-      // Chunks are written batch by batch as they are cut, and the event loop gets a turn between
-      // batches: memory stays bounded by the text, and the server keeps answering meanwhile.
-      const pieces = chunkText(text, { maxTokens: chunking.static.max_chunk_size_tokens, overlapTokens: chunking.static.chunk_overlap_tokens })
-      let count = 0
-      let usageBytes = 0
-      for (;;) {
-        const batch: string[] = []
-        while (batch.length < INSERT_BATCH) {
-          const next = pieces.next()
-          if (next.done) break
-          batch.push(next.value)
-        }
-        if (batch.length === 0) break
-        const vectors = this.embedder ? await this.embedder.embed(batch, this.abort.signal) : null
+      // Text flows slice → chunks → batches written as they fill: memory stays bounded whatever the
+      // file's size (for plain-text files; others are parsed whole first).
+      const chunker = new Chunker({ maxTokens: chunking.static.max_chunk_size_tokens, overlapTokens: chunking.static.chunk_overlap_tokens })
+      const written = (writer = new ChunkWriter(db, this.embedder, job.storeId, job.fileId, this.abort.signal))
+      for await (const slice of slices) {
+        for (const chunk of chunker.push(slice)) await writer.add(chunk)
         if (this.stopped) return
-        await db
-          .insertInto('chunks')
-          .values(batch.map((text, j) => ({ vector_store_id: job.storeId, file_id: job.fileId, chunk_index: count + j, text, embedding: vectors?.[j] ?? null })))
-          // A duplicate job writes the same chunks: keep one of each.
-          .onConflict((oc) => oc.columns(['vector_store_id', 'file_id', 'chunk_index']).doNothing())
-          .execute()
-        count += batch.length
-        usageBytes += batch.reduce((n, p) => n + Buffer.byteLength(p), 0) + (vectors ? vectors.length * (vectors[0]?.length ?? 0) * 4 : 0)
-        await new Promise((resolve) => setImmediate(resolve))
       }
+      for (const chunk of chunker.finish()) await writer.add(chunk)
+      await writer.flush()
+      if (this.stopped) return
       await db.transaction().execute(async (trx) => {
         // Locked, so a duplicate job waits here and then finds the file no longer in progress.
-        const current = await trx
-          .selectFrom('vector_store_files')
-          .select('status')
-          .where('vector_store_id', '=', job.storeId)
-          .where('id', '=', job.fileId)
-          .forUpdate()
-          .executeTakeFirst()
-        if (current?.status === 'completed') return // a duplicate job finished it
-        if (current?.status !== 'in_progress') {
+        const current = await lockStatus(trx, job)
+        if (current === 'completed') return // a duplicate job finished it
+        if (current !== 'in_progress') {
           // Cancelled (or removed) meanwhile: keep nothing of it.
           await trx.deleteFrom('chunks').where('vector_store_id', '=', job.storeId).where('file_id', '=', job.fileId).execute()
           return
         }
-        await addFileStats(trx, job.storeId, job.fileId, count)
-        await stores.finishStoreFile(trx, job.storeId, job.fileId, { status: 'completed', usageBytes })
+        await addLexemeStats(trx, job.storeId, job.fileId, written.documentFrequencies, written.count)
+        await stores.finishStoreFile(trx, job.storeId, job.fileId, { status: 'completed', usageBytes: written.usageBytes })
       })
-      log.debug({ storeId: job.storeId, fileId: job.fileId, chunks: count }, 'file ingested')
+      log.debug({ storeId: job.storeId, fileId: job.fileId, chunks: writer.count }, 'file ingested')
     } catch (err) {
       if (this.stopped) return // the next start picks the file up again
       const error =
@@ -156,8 +140,95 @@ export class Ingestor {
             ? { code: 'invalid_file', message: 'The file was deleted before it could be processed.' }
             : { code: 'server_error', message: 'The file could not be processed because of a server error.' }
       if (error.code === 'server_error') log.error({ err, storeId: job.storeId, fileId: job.fileId }, 'file ingestion failed')
-      await stores.finishStoreFile(db, job.storeId, job.fileId, { status: 'failed', error }).catch((e) => log.error({ err: e }, 'could not record ingestion failure'))
+      await writer?.abandon()
+      await db
+        .transaction()
+        .execute(async (trx) => {
+          // A streamed file can fail after some of its chunks were written: none of them stay searchable.
+          if ((await lockStatus(trx, job)) !== 'in_progress') return
+          await trx.deleteFrom('chunks').where('vector_store_id', '=', job.storeId).where('file_id', '=', job.fileId).execute()
+          await stores.finishStoreFile(trx, job.storeId, job.fileId, { status: 'failed', error })
+        })
+        .catch((e) => log.error({ err: e }, 'could not record ingestion failure'))
     }
+  }
+}
+
+async function lockStatus(db: Db, job: Job): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('vector_store_files')
+    .select('status')
+    .where('vector_store_id', '=', job.storeId)
+    .where('id', '=', job.fileId)
+    .forUpdate()
+    .executeTakeFirst()
+  return row?.status
+}
+
+/**
+ * Writes a file's chunks in batches of INSERT_BATCH with their full-text vectors (and embeddings),
+ * one insert in flight while the next batch is being cut, and counts the document frequencies of
+ * their lexemes for the store's statistics.
+ */
+class ChunkWriter {
+  count = 0
+  usageBytes = 0
+  readonly documentFrequencies = new Map<string, number>()
+  private batch: string[] = []
+  private inFlight: Promise<unknown> | null = null
+  private failure: unknown = null
+
+  constructor(
+    private readonly db: Db,
+    private readonly embedder: Embedder | null,
+    private readonly storeId: string,
+    private readonly fileId: string,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  async add(text: string): Promise<void> {
+    this.batch.push(text)
+    if (this.batch.length >= INSERT_BATCH) await this.write()
+  }
+
+  async flush(): Promise<void> {
+    if (this.batch.length > 0) await this.write()
+    await this.settle()
+  }
+
+  private async write(): Promise<void> {
+    const texts = this.batch
+    this.batch = []
+    const first = this.count
+    this.count += texts.length
+    const [lexemes, vectors] = await Promise.all([chunkLexemes(this.db, texts), this.embedder ? this.embedder.embed(texts, this.signal) : null])
+    for (const { lexemes: distinct } of lexemes) for (const l of distinct) this.documentFrequencies.set(l, (this.documentFrequencies.get(l) ?? 0) + 1)
+    this.usageBytes += texts.reduce((n, p) => n + Buffer.byteLength(p), 0) + (vectors ? vectors.length * (vectors[0]?.length ?? 0) * 4 : 0)
+    await this.settle()
+    this.inFlight = this.db
+      .insertInto('chunks')
+      .values(
+        texts.map((text, j) => ({ vector_store_id: this.storeId, file_id: this.fileId, chunk_index: first + j, text, tsv: lexemes[j].tsv, embedding: vectors?.[j] ?? null })),
+      )
+      // A duplicate job writes the same chunks: keep one of each.
+      .onConflict((oc) => oc.columns(['vector_store_id', 'file_id', 'chunk_index']).doNothing())
+      .execute()
+      .catch((err) => (this.failure ??= err))
+    // Let the server answer requests between batches.
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+
+  /** Wait for the insert in flight, whatever its outcome (before cleaning up after a failure). */
+  async abandon(): Promise<void> {
+    await this.inFlight
+    this.inFlight = null
+  }
+
+  /** Wait for the insert in flight; rethrow its failure. */
+  private async settle(): Promise<void> {
+    await this.inFlight
+    this.inFlight = null
+    if (this.failure) throw this.failure
   }
 }
 

@@ -19,8 +19,10 @@ const HTML_EXTENSIONS = new Set(['.html', '.htm', '.xhtml'])
 /**
  * The kind of document, from its bytes first (magic numbers, UTF-8 validity, markup) and its
  * name second: a PDF named `.txt` is still a PDF, and binary data named `.md` is refused.
+ * `complete: false` when `bytes` is only the head of the file (a character may be cut at its
+ * end, and JSON cannot be checked).
  */
-export async function detectKind(bytes: Buffer, filename: string): Promise<DocumentKind> {
+export async function detectKind(bytes: Buffer, filename: string, complete = true): Promise<DocumentKind> {
   const ext = extname(filename).toLowerCase()
   if (bytes.subarray(0, 1024).includes('%PDF-')) return 'pdf'
   const sniffed = await fileTypeFromBuffer(bytes)
@@ -29,14 +31,15 @@ export async function detectKind(bytes: Buffer, filename: string): Promise<Docum
   if (sniffed && sniffed.mime !== 'application/xml' && sniffed.mime !== 'text/plain') {
     throw new IngestError('unsupported_file', `Files of type ${sniffed.mime} are not supported for file search.`)
   }
-  if (!isText(bytes)) {
+  if (!isText(bytes, complete)) {
     if (ext === '.pdf') return 'pdf' // let the PDF parser explain what is wrong with it
     if (ext === '.docx') return 'docx'
-    throw new IngestError('unsupported_file', 'The file is not text and not a supported document type (PDF, DOCX, text, Markdown, HTML, JSON, source code).')
+    throw notText()
   }
   const head = bytes.subarray(0, 2048).toString('utf8').trimStart().toLowerCase()
   if (HTML_EXTENSIONS.has(ext) || head.startsWith('<!doctype html') || head.startsWith('<html')) return 'html'
   if (ext === '.json' || head.startsWith('{') || head.startsWith('[')) {
+    if (!complete) return ext === '.json' ? 'json' : 'text'
     try {
       JSON.parse(bytes.toString('utf8'))
       return 'json'
@@ -47,11 +50,16 @@ export async function detectKind(bytes: Buffer, filename: string): Promise<Docum
   return 'text'
 }
 
+export const notText = () =>
+  new IngestError('unsupported_file', 'The file is not text and not a supported document type (PDF, DOCX, text, Markdown, HTML, JSON, source code).')
+
+export const noText = () => new IngestError('invalid_file', 'The file contains no text that could be extracted.')
+
 /** Valid UTF-8 without NUL bytes (binary formats almost always contain some). */
-function isText(bytes: Buffer): boolean {
+function isText(bytes: Buffer, complete = true): boolean {
   if (bytes.includes(0)) return false
   try {
-    new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes, { stream: !complete })
     return true
   } catch {
     return false
@@ -63,7 +71,7 @@ export async function extractText(bytes: Buffer, filename: string): Promise<stri
   const kind = await detectKind(bytes, filename)
   const text = await extractByKind(kind, bytes)
   const cleaned = text.replace(/\u0000/g, '').replace(/[ \t]+\n/g, '\n').trim()
-  if (!cleaned) throw new IngestError('invalid_file', 'The file contains no text that could be extracted.')
+  if (!cleaned) throw noText()
   return cleaned
 }
 

@@ -21,6 +21,28 @@ export async function addFileStats(db: Db, storeId: string, fileId: string, chun
   await db.updateTable('vector_store_files').set({ chunk_count: chunkCount }).where('vector_store_id', '=', storeId).where('id', '=', fileId).execute()
 }
 
+/** Lexemes upserted per statement. */
+const STATS_BATCH = 5000
+
+/**
+ * Count a file's (just inserted) chunks into its store's statistics from the document
+ * frequencies ingestion collected while building the chunks' vectors (no pass over the index).
+ */
+export async function addLexemeStats(db: Db, storeId: string, fileId: string, df: Map<string, number>, chunkCount: number): Promise<void> {
+  if (chunkCount === 0) return
+  // Ordered by lexeme, so concurrent ingestions into one store lock rows in the same order.
+  const lexemes = [...df.keys()].sort()
+  for (let i = 0; i < lexemes.length; i += STATS_BATCH) {
+    const part = lexemes.slice(i, i + STATS_BATCH)
+    await sql`
+      insert into lexeme_stats (vector_store_id, lexeme, df)
+      select ${storeId}, t.lexeme, t.df from unnest(${part}::text[], ${part.map((l) => df.get(l)!)}::int[]) as t(lexeme, df) order by t.lexeme
+      on conflict (vector_store_id, lexeme) do update set df = lexeme_stats.df + excluded.df
+    `.execute(db)
+  }
+  await db.updateTable('vector_store_files').set({ chunk_count: chunkCount }).where('vector_store_id', '=', storeId).where('id', '=', fileId).execute()
+}
+
 /** Remove a file's chunks and take them out of the statistics. */
 export async function removeFileChunks(db: Db, storeId: string, fileId: string): Promise<void> {
   const file = await db

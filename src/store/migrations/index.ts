@@ -3,6 +3,7 @@ import * as m001 from './001_foundation.ts'
 import * as m002 from './002_files.ts'
 import * as m003 from './003_search_stats.ts'
 import * as m004 from './004_chunk_index_unique.ts'
+import * as m005 from './005_chunk_tsv_supplied.ts'
 
 /** Numbered migrations, applied in order at start-up; the same files serve PGlite and Postgres. */
 const migrations: Record<string, Migration> = {
@@ -10,6 +11,7 @@ const migrations: Record<string, Migration> = {
   '002_files': m002,
   '003_search_stats': m003,
   '004_chunk_index_unique': m004,
+  '005_chunk_tsv_supplied': m005,
 }
 
 export const migrationProvider: MigrationProvider = {

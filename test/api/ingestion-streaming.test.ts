@@ -1,0 +1,130 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { toFile } from 'openai'
+import { sql } from 'kysely'
+import { startTestServer, type TestContext } from '../support/harness.ts'
+import { collectEvents } from '../support/stream.ts'
+import { chunkText } from '../../src/ingest/chunk.ts'
+import { chunkLexemes } from '../../src/ingest/lexemes.ts'
+import { extractText } from '../../src/ingest/parse.ts'
+import { SLICE_BYTES, STREAM_MIN_BYTES } from '../../src/ingest/source.ts'
+
+let t: TestContext
+beforeAll(async () => {
+  t = await startTestServer()
+})
+afterAll(() => t?.close())
+beforeEach(() => t.upstream.reset())
+
+/** Deterministic filler: numbered lines with multi-byte characters, trailing blanks and CRLFs. */
+function filler(bytes: number, seed: number): string {
+  const lines: string[] = []
+  let size = 0
+  for (let i = 0; size < bytes; i++) {
+    const n = (i * 7919 + seed) % 1000
+    const line = `Line ${seed}-${i}: the survey notes mention café ${n}, über-wide corridors and 日本 tea, checked on day ${n % 31}. ${i % 5 === 0 ? '  \t' : ''}${i % 11 === 0 ? '\r' : ''}`
+    lines.push(line)
+    size += Buffer.byteLength(line) + 1
+  }
+  return lines.join('\n')
+}
+
+async function storedChunks(storeId: string, fileId: string): Promise<string[]> {
+  const rows = await t.server.services.db
+    .selectFrom('chunks')
+    .select(['text', 'chunk_index'])
+    .where('vector_store_id', '=', storeId)
+    .where('file_id', '=', fileId)
+    .orderBy('chunk_index')
+    .execute()
+  return rows.map((r) => r.text)
+}
+
+describe('streamed ingestion of large text files', () => {
+  it('gives the same chunks as parsing the whole file, across slice boundaries, and cites them', async () => {
+    // A fact written across the first slice boundary, one in the last lines, then trailing whitespace.
+    const boundaryFact = 'The vault combination of the quillfeather archive is 4417-zephyr-9.'
+    const head = filler(SLICE_BYTES - 30, 1)
+    const text = `\uFEFF  \n${head}\n${boundaryFact}\n${filler(STREAM_MIN_BYTES + 200_000, 2)}\nFinally the lantern keeper named Orsolya Brightwater signed the log.\n \t\n\n`
+    const bytes = Buffer.from(text)
+    expect(bytes.length).toBeGreaterThan(STREAM_MIN_BYTES)
+    // The fact really straddles the first slice.
+    const factStart = bytes.indexOf(boundaryFact)
+    expect(factStart).toBeLessThan(SLICE_BYTES)
+    expect(factStart + boundaryFact.length).toBeGreaterThan(SLICE_BYTES)
+
+    const file = await t.client.files.create({ file: await toFile(bytes, 'survey.md'), purpose: 'assistants' })
+    const store = await t.client.vectorStores.create({ name: 'big' })
+    const chunking_strategy = { type: 'static' as const, static: { max_chunk_size_tokens: 300, chunk_overlap_tokens: 100 } }
+    const vsFile = await t.client.vectorStores.files.createAndPoll(store.id, { file_id: file.id, chunking_strategy }, { pollIntervalMs: 100 })
+    expect(vsFile).toMatchObject({ status: 'completed', last_error: null })
+
+    // Exactly the chunks of the whole file's text: overlap carried over slice boundaries.
+    const expected = [...chunkText(await extractText(bytes, 'survey.md'), { maxTokens: 300, overlapTokens: 100 })]
+    const chunks = await storedChunks(store.id, file.id)
+    expect(chunks.length).toBe(expected.length)
+    expect(chunks).toEqual(expected)
+    expect(chunks.some((c) => c.includes(boundaryFact))).toBe(true)
+    expect(chunks.at(-1)).toMatch(/signed the log\.$/)
+
+    // Searchable, with the right file and text.
+    const found = await t.client.vectorStores.search(store.id, { query: 'quillfeather vault combination', max_num_results: 3 })
+    expect(found.data[0]).toMatchObject({ file_id: file.id, filename: 'survey.md' })
+    // Overlapping chunks: the fact is whole in one of the best (others hold part of it).
+    expect(found.data.some((r) => r.content[0].text.includes(boundaryFact))).toBe(true)
+    const last = await t.client.vectorStores.search(store.id, { query: 'Orsolya Brightwater lantern keeper', max_num_results: 3 })
+    expect(last.data.some((r) => r.content[0].text.includes('Orsolya Brightwater'))).toBe(true)
+
+    // A run cites the streamed file.
+    const assistant = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'file_search' }], tool_resources: { file_search: { vector_store_ids: [store.id] } } })
+    const answer = 'It is 4417-zephyr-9 【0:0†survey.md】.'
+    t.upstream.enqueue({ toolCalls: [{ name: 'file_search', arguments: '{"query":"quillfeather archive vault combination"}' }] }, { text: answer })
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'What opens the quillfeather vault?' }] })
+    const events = await collectEvents(t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistant.id }))
+    expect(events.at(-1)!.event).toBe('thread.run.completed')
+    const toolMessage = t.upstream.lastChat().messages.find((m: any) => m.role === 'tool')
+    expect(toolMessage.content).toContain('4417-zephyr-9')
+    const completed = events.find((e) => e.event === 'thread.message.completed')!.data
+    const start = answer.indexOf('【')
+    expect(completed.content[0].text.annotations).toEqual([
+      { type: 'file_citation', text: '【0:0†survey.md】', file_citation: { file_id: file.id }, start_index: start, end_index: start + '【0:0†survey.md】'.length },
+    ])
+  })
+
+  it('fails a large file with invalid UTF-8 after its first slice and keeps none of its chunks', async () => {
+    const bytes = Buffer.concat([Buffer.from(filler(STREAM_MIN_BYTES + SLICE_BYTES, 3)), Buffer.from([0xc3, 0x28]), Buffer.from(' tail\n')])
+    const file = await t.client.files.create({ file: await toFile(bytes, 'broken.txt'), purpose: 'assistants' })
+    const store = await t.client.vectorStores.create({ name: 'broken' })
+    const vsFile = await t.client.vectorStores.files.createAndPoll(store.id, { file_id: file.id }, { pollIntervalMs: 100 })
+    expect(vsFile.status).toBe('failed')
+    expect(vsFile.last_error).toMatchObject({ code: 'unsupported_file' })
+    expect(await storedChunks(store.id, file.id)).toEqual([])
+    expect((await t.client.vectorStores.search(store.id, { query: 'survey notes corridors' })).data).toEqual([])
+  })
+})
+
+describe('full-text vectors built from per-word analyses', () => {
+  it('equal to_tsvector of the whole chunk', async () => {
+    const texts = [
+      'The quick brown foxes jumped over the lazy dogs; the dogs were not amused.',
+      "Don't e-mail john.doe@example.com about the state-of-the-art v2.3.1 release at https://example.com/a/b?c=1 or /usr/local/bin.",
+      'Numbers: 42, -17, 3.14159, 1e10, 0x1F and 2024-05-01; café, naïve, straße, Ελληνικά, русский, 日本語 text.',
+      'code: const x = foo(bar)->baz[1]; if (a && b || !c) { return a_b_c + d.e.f } // comment',
+      "Quotes 'single' and \"double\", back\\slash, O'Reilly's books, l'été, tab\tseparated\r\nlines",
+      'A tag <a href="https://example.com/x y">link text</a> and <b>bold</b> and a < b > c comparison.',
+      'Stop words: the a an of to in is it and or but - then hyphen-ated co-operation self-driving-cars.',
+      `${'word '.repeat(300)}repeated many times, more than the 255 positions a lexeme keeps.`,
+      '   leading and trailing blanks   ',
+      'Ünïcödé\u00a0non-breaking\u2003em-space\u3000ideographic space and zero\u200bwidth.',
+    ]
+    const built = await chunkLexemes(t.server.services.db, texts)
+    for (const [i, text] of texts.entries()) {
+      const { rows } = await sql<{ same: boolean; ours: string; theirs: string }>`
+        select ${built[i].tsv}::tsvector = to_tsvector('english', ${text}) as same, ${built[i].tsv}::tsvector::text as ours, to_tsvector('english', ${text})::text as theirs
+      `.execute(t.server.services.db)
+      expect(rows[0].ours).toBe(rows[0].theirs)
+      expect(rows[0].same).toBe(true)
+    }
+    // Pieces seen before are known without the database: the same vectors again.
+    expect(await chunkLexemes(t.server.services.db, texts)).toEqual(built)
+  })
+})
