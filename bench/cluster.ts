@@ -1,36 +1,172 @@
 /**
  * bench:cluster — 1 vs 2 vs 4 worker processes on one real Postgres (a throw-away cluster), one
- * API process, the fast scripted upstream: runs/s, events/s, and the latency of each event from
- * the worker's write (run_events.created_at) to the client's read. Prints a markdown table.
+ * API process, the scripted fake upstream in its own process. For each configuration, two phases:
+ *
+ * - saturated: BENCH_RUNS streamed runs from BENCH_CONCURRENCY clients as fast as they go —
+ *   runs/s, events/s, event latency (which then includes queueing behind busy CPUs);
+ * - moderate: a fixed offered load (BENCH_LIGHT_RATE runs/s started on a clock, BENCH_LIGHT_RUNS
+ *   runs), the same for every configuration, far below saturation — event fan-out latency
+ *   without the queueing.
+ *
+ * Event latency: from the worker's write (run_events.created_at) to the client's read. The CPU
+ * each process used during a phase is printed too (% of one core), to show what limits it.
+ * BENCH_QUERY_LOG=1 logs every statement (slows Postgres) and prints statements per run.
  */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync, readdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { createInterface } from 'node:readline'
 import pg from 'pg'
 import { EventSourceParserStream } from 'eventsource-parser/stream'
-import { FakeUpstream } from '../test/support/fake-upstream.ts'
-import { startPostgresCluster } from '../test/support/postgres-cluster.ts'
+import { findPostgresBin, startPostgresCluster } from '../test/support/postgres-cluster.ts'
 import { startProcess, type Proc } from '../test/support/processes.ts'
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 200)
+const RUNS = Number(process.env.BENCH_RUNS ?? 400)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50)
+const LIGHT_RATE = Number(process.env.BENCH_LIGHT_RATE ?? 10)
+const LIGHT_RUNS = Number(process.env.BENCH_LIGHT_RUNS ?? 100)
+const WARMUP_RUNS = Number(process.env.BENCH_WARMUP_RUNS ?? 40)
 const WORKERS = (process.env.BENCH_WORKERS ?? '1,2,4').split(',').map(Number)
+const QUERY_LOG = process.env.BENCH_QUERY_LOG === '1'
 const KEY = 'sk-bench-cluster-key'
+/** The same upstream answer for every configuration: 40 tokens in 20 chunks, 1 ms apart. */
+const SCRIPT = { text: 'tok '.repeat(40), chunks: 20, delayMs: 1 }
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN
 }
 
+/** CPU seconds (user + system) a process used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100 // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0 // exited
+  }
+}
+
+/** CPU seconds all cores spent busy (not idle or waiting for I/O) since boot. */
+function machineBusySeconds(): number {
+  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/)
+  const [user, nice, system, , , irq, softirq, steal] = ticks.map(Number)
+  return (user + nice + system + irq + softirq + steal) / 100
+}
+
+/** The postmaster and every process it started (backends, WAL writer …), by pid. */
+function postgresPids(postmaster: number): number[] {
+  const pids = [postmaster]
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      if (ppid === postmaster) pids.push(Number(name))
+    } catch {
+      /* gone */
+    }
+  }
+  return pids
+}
+
+/** Snapshot of CPU used by each part of the system; `since` turns two into % of one core. */
+class CpuMeter {
+  constructor(
+    private readonly parts: () => Record<string, number[]>,
+    private readonly postmaster: number,
+  ) {}
+  /** Postgres backends come and go: a finished backend's time is lost, so sample often. */
+  private pgSeen = new Map<number, number>()
+  private timer: NodeJS.Timeout | undefined
+  private samplePostgres() {
+    for (const pid of postgresPids(this.postmaster)) this.pgSeen.set(pid, cpuSeconds(pid))
+  }
+  private postgresTotal() {
+    return [...this.pgSeen.values()].reduce((a, b) => a + b, 0)
+  }
+  snapshot(): { at: number; cpu: Record<string, number> } {
+    this.samplePostgres()
+    const cpu: Record<string, number> = { postgres: this.postgresTotal() }
+    for (const [name, pids] of Object.entries(this.parts())) cpu[name] = pids.reduce((n, pid) => n + cpuSeconds(pid), 0)
+    const self = process.cpuUsage()
+    cpu['bench client'] = (self.user + self.system) / 1e6
+    // Everything else on the machine (other people's work shares these cores too).
+    cpu['machine total'] = machineBusySeconds()
+    return { at: Date.now(), cpu }
+  }
+  start() {
+    this.timer = setInterval(() => this.samplePostgres(), 200)
+  }
+  stop() {
+    clearInterval(this.timer)
+  }
+  static since(a: { at: number; cpu: Record<string, number> }, b: { at: number; cpu: Record<string, number> }): string {
+    const wall = (b.at - a.at) / 1000
+    return Object.keys(b.cpu)
+      .map((k) => `${k} ${Math.round(((b.cpu[k] - (a.cpu[k] ?? 0)) / wall) * 100)}%`)
+      .join(', ')
+  }
+}
+
+/** The fake upstream in its own process, so its CPU is counted apart from the client's. */
+async function startUpstream(): Promise<{ url: string; child: ChildProcess; stop(): void }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./fake-upstream-process.ts', import.meta.url).pathname], {
+    env: { ...process.env, FAKE_UPSTREAM_SCRIPT: JSON.stringify(SCRIPT) },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]()
+  const url = (await lines.next()).value as string
+  return {
+    url,
+    child,
+    stop() {
+      child.stdin!.end()
+      child.kill()
+    },
+  }
+}
+
+interface Received {
+  runId: string
+  seq: number
+  at: number
+}
+
+interface PhaseResult {
+  runs: number
+  wall: number
+  events: number
+  errors: number
+  received: Received[]
+}
+
 async function main() {
   const cluster = await startPostgresCluster()
-  const upstream = await new FakeUpstream().start()
-  upstream.defaultScript = { text: 'tok '.repeat(40), chunks: 20, delayMs: 1 }
-  const rows: string[] = []
+  const upstream = await startUpstream()
+  let admin = new pg.Client({ connectionString: cluster.url })
+  await admin.connect()
+  const { rows: dd } = await admin.query<{ data_directory: string }>('show data_directory')
+  const dataDir = dd[0].data_directory
+  let postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
+  if (QUERY_LOG) {
+    // pg_stat_statements needs a restart (pg_ctl reuses the cluster's start options).
+    await admin.query(`alter system set shared_preload_libraries = 'pg_stat_statements'`)
+    await admin.end()
+    const pgCtl = join(findPostgresBin()!, 'pg_ctl')
+    // With a log file, so the server does not hold our pipes open (execFileSync would wait forever).
+    execFileSync('runuser', ['-u', 'postgres', '--', pgCtl, '-D', dataDir, '-l', join(dirname(dataDir), 'log'), '-w', 'restart'], { stdio: 'ignore' })
+    admin = new pg.Client({ connectionString: cluster.url })
+    await admin.connect()
+    postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
+  }
+  const table: string[] = []
+  const notes: string[] = []
   try {
     for (const workers of WORKERS) {
-      const admin = new pg.Client({ connectionString: cluster.url })
-      await admin.connect()
       const dbName = `bench_${workers}_${Date.now()}`
       await admin.query(`create database ${dbName}`)
-      await admin.end()
       const url = new URL(cluster.url)
       url.pathname = `/${dbName}`
       const env = {
@@ -38,42 +174,88 @@ async function main() {
         THREADLINE_API_KEYS: KEY,
         THREADLINE_UPSTREAM_BASE_URL: upstream.url,
         THREADLINE_LOG_LEVEL: 'warn',
+        ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
       }
-      const procs: Proc[] = [await startProcess('serve', env)]
+      const api = await startProcess('serve', env)
       // Workers announce readiness in their info log.
-      procs.push(...(await Promise.all(Array.from({ length: workers }, () => startProcess('worker', { ...env, THREADLINE_LOG_LEVEL: 'info' })))))
-      const api = procs[0].url
+      const workerProcs = await Promise.all(Array.from({ length: workers }, () => startProcess('worker', { ...env, THREADLINE_LOG_LEVEL: 'info' })))
+      const procs: Proc[] = [api, ...workerProcs]
+      const meter = new CpuMeter(
+        () => ({ api: [api.child.pid!], workers: workerProcs.map((p) => p.child.pid!), upstream: [upstream.child.pid!] }),
+        postmaster,
+      )
+      meter.start()
       const headers = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }
-      const post = async (path: string, body: unknown) => (await fetch(api + path, { method: 'POST', headers, body: JSON.stringify(body) })).json() as Promise<any>
+      const post = async (path: string, body: unknown) => (await fetch(api.url + path, { method: 'POST', headers, body: JSON.stringify(body) })).json() as Promise<any>
       const assistant = await post('/assistants', { model: 'fake' })
-      const threads: string[] = await Promise.all(Array.from({ length: RUNS }, async () => (await post('/threads', { messages: [{ role: 'user', content: 'go' }] })).id))
+      const newThreads = (n: number) => Promise.all(Array.from({ length: n }, async () => (await post('/threads', { messages: [{ role: 'user', content: 'go' }] })).id as string))
 
-      const received: { runId: string; seq: number; at: number }[] = []
-      let events = 0
-      let errors = 0
-      let next = 0
-      const t0 = Date.now()
-      const worker = async () => {
-        while (next < threads.length) {
-          const threadId = threads[next++]
-          try {
-            const res = await fetch(`${api}/threads/${threadId}/runs`, { method: 'POST', headers, body: JSON.stringify({ assistant_id: assistant.id, stream: true }) })
-            let runId = ''
-            const stream = res.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream())
-            for await (const e of stream) {
-              const at = Date.now()
-              events++
-              if (!runId && e.event === 'thread.run.created') runId = JSON.parse(e.data).id
-              if (runId) received.push({ runId, seq: Number(e.id), at })
-              if (e.event === 'thread.run.failed') errors++
-            }
-          } catch {
-            errors++
+      /** One streamed run: every event's arrival time, by run id and sequence number. */
+      const streamRun = async (threadId: string, into: PhaseResult) => {
+        try {
+          const res = await fetch(`${api.url}/threads/${threadId}/runs`, { method: 'POST', headers, body: JSON.stringify({ assistant_id: assistant.id, stream: true }) })
+          let runId = ''
+          const stream = res.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream())
+          for await (const e of stream) {
+            const at = Date.now()
+            into.events++
+            if (!runId && e.event === 'thread.run.created') runId = JSON.parse(e.data).id
+            if (runId) into.received.push({ runId, seq: Number(e.id), at })
+            if (e.event === 'thread.run.failed') into.errors++
           }
+        } catch {
+          into.errors++
         }
       }
-      await Promise.all(Array.from({ length: CONCURRENCY }, worker))
-      const wall = (Date.now() - t0) / 1000
+      /** Closed loop: `concurrency` clients, each starting its next run when the last one ends. */
+      const saturated = async (threads: string[], concurrency: number): Promise<PhaseResult> => {
+        const out: PhaseResult = { runs: threads.length, wall: 0, events: 0, errors: 0, received: [] }
+        let next = 0
+        const t0 = Date.now()
+        await Promise.all(
+          Array.from({ length: concurrency }, async () => {
+            while (next < threads.length) await streamRun(threads[next++], out)
+          }),
+        )
+        out.wall = (Date.now() - t0) / 1000
+        return out
+      }
+      /** Open loop: a run starts every 1/rate seconds, whatever the others are doing. */
+      const offered = async (threads: string[], rate: number): Promise<PhaseResult> => {
+        const out: PhaseResult = { runs: threads.length, wall: 0, events: 0, errors: 0, received: [] }
+        const t0 = Date.now()
+        const running: Promise<void>[] = []
+        for (let i = 0; i < threads.length; i++) {
+          const due = t0 + (i * 1000) / rate
+          if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()))
+          running.push(streamRun(threads[i], out))
+        }
+        await Promise.all(running)
+        out.wall = (Date.now() - t0) / 1000
+        return out
+      }
+
+      // Warm-up (not measured): code paths compiled, connection pools filled.
+      await saturated(await newThreads(WARMUP_RUNS), Math.min(CONCURRENCY, WARMUP_RUNS))
+      const heavyThreads = await newThreads(RUNS)
+      const lightThreads = await newThreads(LIGHT_RUNS)
+
+      const stats = QUERY_LOG ? new pg.Client({ connectionString: url.toString() }) : null
+      if (stats) {
+        await stats.connect()
+        await stats.query('create extension if not exists pg_stat_statements')
+        await stats.query('select pg_stat_statements_reset()')
+      }
+      const c0 = meter.snapshot()
+      const heavy = await saturated(heavyThreads, CONCURRENCY)
+      const c1 = meter.snapshot()
+      if (stats) {
+        notes.push(await statementsPerRun(stats, RUNS))
+        await stats.end()
+      }
+      const light = await offered(lightThreads, LIGHT_RATE)
+      const c2 = meter.snapshot()
+      meter.stop()
 
       const db = new pg.Client({ connectionString: url.toString() })
       await db.connect()
@@ -82,21 +264,38 @@ async function main() {
       )
       await db.end()
       const writtenAt = new Map(written.map((r) => [`${r.run_id}:${r.seq}`, Number(r.ms)]))
-      const latencies = received.map((r) => r.at - (writtenAt.get(`${r.runId}:${r.seq}`) ?? NaN)).filter((x) => Number.isFinite(x))
-      rows.push(
-        `| ${workers} | ${RUNS} | ${(RUNS / wall).toFixed(1)} | ${(events / wall).toFixed(0)} | ${pct(latencies, 50).toFixed(1)} | ${pct(latencies, 99).toFixed(1)} | ${errors} |`,
-      )
+      const latencies = (p: PhaseResult) => p.received.map((r) => r.at - (writtenAt.get(`${r.runId}:${r.seq}`) ?? NaN)).filter((x) => Number.isFinite(x))
+      const row = (label: string, p: PhaseResult) => {
+        const l = latencies(p)
+        return `| ${workers} | ${label} | ${p.runs} | ${(p.runs / p.wall).toFixed(1)} | ${(p.events / p.wall).toFixed(0)} | ${pct(l, 50).toFixed(1)} | ${pct(l, 99).toFixed(1)} | ${p.errors} |`
+      }
+      table.push(row(`saturated, ${CONCURRENCY} clients`, heavy), row(`moderate, ${LIGHT_RATE} runs/s offered`, light))
+      notes.push(`- ${workers} worker(s), saturated: CPU ${CpuMeter.since(c0, c1)}`, `- ${workers} worker(s), moderate: CPU ${CpuMeter.since(c1, c2)}`)
       await Promise.all(procs.map((p) => p.stop()))
     }
   } finally {
-    await upstream.stop()
+    await admin.end().catch(() => {})
+    upstream.stop()
     cluster.stop()
   }
-  console.log(`\n## bench:cluster — ${RUNS} streamed runs, ${CONCURRENCY} concurrent clients, 1 API process\n`)
-  console.log('| workers | runs | runs/s | events/s | event latency p50 (ms) | event latency p99 (ms) | errors |')
-  console.log('|---|---|---|---|---|---|---|')
-  for (const r of rows) console.log(r)
-  console.log('\nEvent latency: from the worker writing the event (run_events.created_at, the statement’s transaction time) to the client reading it, through NOTIFY and the API process.')
+  console.log(`\n## bench:cluster — 1 API process, fake upstream: ${SCRIPT.chunks} chunks ${SCRIPT.delayMs} ms apart; ${WARMUP_RUNS} warm-up runs first (not measured)\n`)
+  console.log('| workers | load | runs | runs/s | events/s | event latency p50 (ms) | event latency p99 (ms) | errors |')
+  console.log('|---|---|---|---|---|---|---|---|')
+  for (const r of table) console.log(r)
+  console.log('\nEvent latency: from the worker writing the event (run_events.created_at) to the client reading it, through NOTIFY and the API process.')
+  console.log('Saturated: closed loop, each client starts its next run when its stream ends. Moderate: open loop, runs started on a fixed clock.')
+  console.log('\nCPU during each phase, % of one core (the machine has 2 cores = 200 %):\n')
+  for (const n of notes) console.log(n)
+}
+
+/** What Postgres executed during the saturated phase (all databases), per run. */
+async function statementsPerRun(stats: pg.Client, runs: number): Promise<string> {
+  const { rows } = await stats.query<{ query: string; calls: string; ms: number }>(
+    'select query, calls, total_exec_time as ms from pg_stat_statements order by total_exec_time desc limit 25',
+  )
+  const { rows: sum } = await stats.query<{ calls: string; ms: number }>('select sum(calls) as calls, sum(total_exec_time) as ms from pg_stat_statements')
+  const lines = rows.map((r) => `    ${(Number(r.calls) / runs).toFixed(2)} calls  ${(r.ms / runs).toFixed(3)} ms  ${r.query.replace(/\s+/g, ' ').slice(0, 130)}`)
+  return [`  statements per run: ${(Number(sum[0].calls) / runs).toFixed(1)}, execution ${(sum[0].ms / runs).toFixed(2)} ms per run`, ...lines].join('\n')
 }
 
 main().catch((err) => {

@@ -5,8 +5,46 @@ import type { Logger } from '../log.ts'
 
 const EVENTS_CHANNEL = 'threadline_events'
 const CONTROL_CHANNEL = 'threadline_control'
-/** NOTIFY payloads are capped at 8000 bytes; bigger batches send a pointer and readers fetch rows. */
-const MAX_INLINE_PAYLOAD = 7000
+/** NOTIFY payloads are capped at 8000 bytes: notifications are filled up to this many. */
+const MAX_PAYLOAD_BYTES = 7500
+/** A run's batch bigger than this is announced by a pointer; readers fetch its rows. */
+const MAX_INLINE_BYTES = 6000
+/** Retries of a failed write (connection loss, deadlock) before its events are given up. */
+const WRITE_RETRY_DELAYS_MS = [20, 200, 1000, 3000]
+
+/** One run's part of a write: its events as JSON text ([[event, data], …]), encoded once. */
+interface RunBatch {
+  runId: string
+  events: string
+  /** Small enough to travel in the notification. */
+  inline: boolean
+  /** Which notification announces it. */
+  group: number
+}
+
+/**
+ * Events of many runs in one statement: sequence numbers from `runs.event_seq` (the row lock
+ * orders concurrent writers of a run), rows into `run_events`, and one NOTIFY per group of runs
+ * whose payload fits (each run: its id, first sequence number, count and, when small, the events).
+ * The batch is one JSON parameter, read with json functions (a `json` value keeps its text).
+ */
+const WRITE_EVENTS = `
+  with b as (
+    select x->>0 as run_id, (x->>1)::int as grp, (x->>2)::boolean as inline, x->3 as events, json_array_length(x->3) as n
+    from json_array_elements($1::json) as x
+  ), c as (
+    update runs r set event_seq = r.event_seq + b.n from b where r.id = b.run_id
+    returning r.id, r.event_seq - b.n as base
+  ), ins as (
+    insert into run_events (run_id, seq, event, data)
+    select c.id, c.base + e.ord, e.v->>0, e.v->>1
+    from c join b on b.run_id = c.id, json_array_elements(b.events) with ordinality as e(v, ord)
+  )
+  select pg_notify('${EVENTS_CHANNEL}', '[' || string_agg(
+    '["' || c.id || '",' || (c.base + 1) || ',' || b.n || case when b.inline then ',' || b.events::text else '' end || ']', ','
+  ) || ']')
+  from c join b on b.run_id = c.id
+  group by b.grp`
 
 interface Subscriber {
   last: number
@@ -18,13 +56,22 @@ interface Subscriber {
 
 /**
  * Cluster-mode event log: events are rows in `run_events` (per-run sequence from
- * `runs.event_seq`), written in small batches and announced with NOTIFY. A subscriber replays
- * rows after its sequence number, then takes live events from notifications, fetching rows
- * whenever it sees a gap. The bytes streamed are the stored text, identical on every process.
+ * `runs.event_seq`), announced with NOTIFY. A process writes its events one statement at a time:
+ * what all its runs publish while a write is in flight goes into the next one (group commit), so
+ * under load a statement carries many runs' events and Postgres sees few statements and few
+ * notifications. A subscriber replays rows after its sequence number, then takes live events
+ * from notifications, fetching rows whenever it sees a gap. The bytes streamed are the stored
+ * text, identical on every process.
  */
 export class PostgresEventLog implements EventLog {
-  private pending = new Map<string, StreamEvent[]>()
-  private flushing = new Map<string, Promise<void>>()
+  /** Events published and not yet taken by a write, by run, in order. */
+  private queued = new Map<string, StreamEvent[]>()
+  /** The write that will take the queued events (not started yet), if any. */
+  private nextWrite: Promise<void> | null = null
+  /** The latest write scheduled: writes run one after another. */
+  private lastWrite: Promise<void> = Promise.resolve()
+  /** Per run, the write carrying its latest events (for `flush(runId)`). */
+  private writeOf = new Map<string, Promise<void>>()
   private subscribers = new Map<string, Set<Subscriber>>()
   private listenClient: pg.Client | null = null
   private closed = false
@@ -74,52 +121,68 @@ export class PostgresEventLog implements EventLog {
   // ---- publishing ----------------------------------------------------------------------------
 
   publish(runId: string, event: StreamEvent): void {
-    let batch = this.pending.get(runId)
-    if (!batch) {
-      batch = []
-      this.pending.set(runId, batch)
-      // Coalesce what is published in the same tick (e.g. a burst of deltas) into one write.
-      const previous = this.flushing.get(runId) ?? Promise.resolve()
-      const next = previous.then(() => new Promise<void>((resolve) => setImmediate(resolve))).then(() => this.write(runId))
-      this.flushing.set(runId, next)
-      void next.finally(() => {
-        if (this.flushing.get(runId) === next) this.flushing.delete(runId)
-      })
+    let events = this.queued.get(runId)
+    if (!events) this.queued.set(runId, (events = []))
+    events.push(event)
+    if (!this.nextWrite) {
+      // Coalesce what is published in the same tick (e.g. a burst of deltas), and everything
+      // published while the previous write is in flight, into one statement.
+      const write = this.lastWrite.then(() => new Promise<void>((resolve) => setImmediate(resolve))).then(() => this.writeQueued())
+      this.nextWrite = write
+      this.lastWrite = write
     }
-    batch.push(event)
+    this.writeOf.set(runId, this.nextWrite)
   }
 
-  private async write(runId: string): Promise<void> {
-    const batch = this.pending.get(runId)
-    this.pending.delete(runId)
-    if (!batch?.length) return
-    const names = batch.map((e) => e.event)
-    const datas = batch.map(encodeData)
-    const inline = JSON.stringify(batch.map((e, i) => [names[i], datas[i]]))
-    const body = inline.length <= MAX_INLINE_PAYLOAD ? inline : ''
+  private async writeQueued(): Promise<void> {
+    const write = this.nextWrite
+    this.nextWrite = null
+    const queued = this.queued
+    this.queued = new Map()
     try {
-      await this.pool.query(
-        `with c as (
-           update runs set event_seq = event_seq + $2 where id = $1 returning event_seq - $2 as base
-         ), ins as (
-           insert into run_events (run_id, seq, event, data)
-           select $1, c.base + e.ord, e.event, e.data
-           from c, unnest($3::text[], $4::text[]) with ordinality as e(event, data, ord)
-         )
-         select pg_notify('${EVENTS_CHANNEL}', $1 || ' ' || (c.base + 1) || ' ' || $2 || ' ' || $5) from c`,
-        [runId, batch.length, names, datas, body],
-      )
+      if (queued.size === 0) return
+      // Sorted by run id: rows are locked in that order, so two processes writing events of the
+      // same runs at once do not deadlock (if one did, the retry would resolve it).
+      const batches = [...queued]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([runId, events]): RunBatch => ({ runId, events: JSON.stringify(events.map((e) => [e.event, encodeData(e)])), inline: false, group: 0 }))
+      groupNotifications(batches)
+      if (await this.tryWrite(batches)) return
+      // A write that keeps failing: run by run, so one bad run does not take the others with it.
+      if (batches.length > 1) for (const batch of batches) await this.tryWrite([batch], 1)
     } catch (err) {
-      this.log.error({ err, runId }, 'could not persist run events')
+      this.log.error({ err }, 'could not persist run events')
+    } finally {
+      for (const runId of queued.keys()) if (this.writeOf.get(runId) === write) this.writeOf.delete(runId)
+    }
+  }
+
+  /** Write, retrying failures (connection loss, deadlock: the statement is all or nothing). */
+  private async tryWrite(batches: RunBatch[], attempts = WRITE_RETRY_DELAYS_MS.length + 1): Promise<boolean> {
+    // [[run id, group, inline, events], …], the events' JSON spliced in as encoded.
+    const text = `[${batches.map((b) => `[${JSON.stringify(b.runId)},${b.group},${b.inline},${b.events}]`).join(',')}]`
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.pool.query(WRITE_EVENTS, [text])
+        return true
+      } catch (err) {
+        const runIds = batches.map((b) => b.runId)
+        if (attempt + 1 >= attempts || this.closed) {
+          this.log.error({ err, runIds }, 'could not persist run events')
+          return false
+        }
+        this.log.warn({ err, runIds, attempt }, 'writing run events failed; retrying')
+        await new Promise((resolve) => setTimeout(resolve, WRITE_RETRY_DELAYS_MS[attempt]))
+      }
     }
   }
 
   async flush(runId?: string): Promise<void> {
     if (runId) {
-      await this.flushing.get(runId)
+      await this.writeOf.get(runId)
       return
     }
-    await Promise.all([...this.flushing.values()])
+    await this.lastWrite
   }
 
   async head(runId: string): Promise<number> {
@@ -190,20 +253,27 @@ export class PostgresEventLog implements EventLog {
       }
       return
     }
-    const [runId, first, count, ...rest] = payload.split(' ')
-    const subs = this.subscribers.get(runId)
-    if (!subs?.size) return
-    const body = rest.join(' ')
-    const firstSeq = Number(first)
-    if (!body) {
-      for (const sub of subs) {
-        if (sub.pending) continue // the initial replay will read the rows
-        if (sub.last < firstSeq + Number(count) - 1) this.enqueueFetch(runId, sub)
-      }
+    // [[run id, first sequence number, count, events (absent when too big to inline)], …]
+    let runs: [string, number, number, [StreamEventName, string][]?][]
+    try {
+      runs = JSON.parse(payload)
+    } catch (err) {
+      this.log.warn({ err }, 'unreadable run events notification')
       return
     }
-    const events = (JSON.parse(body) as [StreamEventName, string][]).map(([event, data], i) => ({ seq: firstSeq + i, event, data }))
-    for (const sub of subs) for (const e of events) this.onLive(runId, sub, e)
+    for (const [runId, firstSeq, count, events] of runs) {
+      const subs = this.subscribers.get(runId)
+      if (!subs?.size) continue
+      if (!events) {
+        for (const sub of subs) {
+          if (sub.pending) continue // the initial replay will read the rows
+          if (sub.last < firstSeq + count - 1) this.enqueueFetch(runId, sub)
+        }
+        continue
+      }
+      const logged = events.map(([event, data], i): LoggedEvent => ({ seq: firstSeq + i, event, data }))
+      for (const sub of subs) for (const e of logged) this.onLive(runId, sub, e)
+    }
   }
 
   // ---- control messages (cancel across processes) --------------------------------------------
@@ -221,13 +291,34 @@ export class PostgresEventLog implements EventLog {
   }
 
   forget(runId: string): void {
-    this.pending.delete(runId)
+    this.queued.delete(runId)
   }
 
   async close(): Promise<void> {
     this.closed = true
     await this.flush()
     await this.listenClient?.end().catch(() => {})
+  }
+}
+
+/**
+ * Put runs' batches into notifications of at most MAX_PAYLOAD_BYTES (group numbers); a batch
+ * too big to travel inline is announced without its events.
+ */
+function groupNotifications(batches: RunBatch[]): void {
+  let group = 0
+  let size = 2
+  for (const batch of batches) {
+    const eventsBytes = Buffer.byteLength(batch.events)
+    batch.inline = eventsBytes <= MAX_INLINE_BYTES
+    // The run id, two numbers (≤ 10 digits each) and separators, plus the events if inline.
+    const bytes = Buffer.byteLength(batch.runId) + 30 + (batch.inline ? eventsBytes : 0)
+    if (size + bytes > MAX_PAYLOAD_BYTES && size > 2) {
+      group++
+      size = 2
+    }
+    batch.group = group
+    size += bytes
   }
 }
 
