@@ -35,6 +35,17 @@ export class GraphileQueue implements RunQueue {
       noHandleSignals: true,
       pollInterval: 2_000,
       logger: graphileLogger(this.log),
+      preset: {
+        worker: {
+          // Fetch available jobs in one query for all of this process's slots, instead of one
+          // query per free slot (each of which mostly found nothing under load); at most
+          // `concurrency` jobs, which this process would run at once anyway.
+          localQueue: { size: concurrency },
+          // Completed jobs are deleted together, a few milliseconds apart. A crash in between
+          // leaves a finished job locked: executing a run twice is harmless (see `enqueue`).
+          completeJobBatchDelay: 5,
+        },
+      },
       taskList: {
         [RUN_TASK]: async (payload) => {
           await execute((payload as { runId: string }).runId)

@@ -100,6 +100,20 @@ describe('cluster: 2 API + 2 worker processes on one Postgres', () => {
     expect(again).toEqual(events)
   })
 
+  it('events bigger than a notification (a long non-ASCII delta) reach the stream intact, in order', async () => {
+    // 3,000 three-byte characters in one delta: 9 kB, more than a NOTIFY payload may carry.
+    const text = '語'.repeat(3000)
+    const threads = await Promise.all([newThread(), newThread(), newThread()])
+    upstream.enqueue({ text, chunks: 1 }, { text: 'short one', chunks: 3 }, { text: 'short two', chunks: 3 })
+    const streams = await Promise.all(threads.map(async (t, i) => readSse(await streamRun(i % 2, t.id))))
+    for (const events of streams) {
+      expect(names(events)).toEqual([...TEXT_RUN_EVENTS, 'done'])
+      expect(events.map((e) => Number(e.id))).toEqual(events.map((_, i) => i + 1))
+    }
+    const texts = streams.map((events) => events.filter((e) => e.event === 'thread.message.delta').map((e) => e.data.delta.content[0].text.value).join(''))
+    expect(texts.sort()).toEqual([text, 'short one', 'short two'].sort())
+  })
+
   it('cancel sent to the other API process stops the run on its worker', async () => {
     const thread = await newThread()
     upstream.enqueue({ text: 'a b c d e f g h', chunks: 8, hangAfterChunks: 2 })
