@@ -17,14 +17,15 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import pg from 'pg'
-import { EventSourceParserStream } from 'eventsource-parser/stream'
+import { Agent, request as httpRequest } from 'node:http'
+import { createParser } from 'eventsource-parser'
 import { findPostgresBin, startPostgresCluster } from '../test/support/postgres-cluster.ts'
 import { startProcess, type Proc } from '../test/support/processes.ts'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 400)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50)
 const LIGHT_RATE = Number(process.env.BENCH_LIGHT_RATE ?? 10)
-const LIGHT_RUNS = Number(process.env.BENCH_LIGHT_RUNS ?? 100)
+const LIGHT_RUNS = Number(process.env.BENCH_LIGHT_RUNS ?? 150)
 const WARMUP_RUNS = Number(process.env.BENCH_WARMUP_RUNS ?? 40)
 const WORKERS = (process.env.BENCH_WORKERS ?? '1,2,4').split(',').map(Number)
 const QUERY_LOG = process.env.BENCH_QUERY_LOG === '1'
@@ -102,12 +103,26 @@ class CpuMeter {
   stop() {
     clearInterval(this.timer)
   }
-  static since(a: { at: number; cpu: Record<string, number> }, b: { at: number; cpu: Record<string, number> }): string {
+  /** CPU of each part between two snapshots, as % of one core. */
+  static since(a: { at: number; cpu: Record<string, number> }, b: { at: number; cpu: Record<string, number> }): Record<string, number> {
     const wall = (b.at - a.at) / 1000
-    return Object.keys(b.cpu)
-      .map((k) => `${k} ${Math.round(((b.cpu[k] - (a.cpu[k] ?? 0)) / wall) * 100)}%`)
+    const out: Record<string, number> = {}
+    for (const k of Object.keys(b.cpu)) out[k] = ((b.cpu[k] - (a.cpu[k] ?? 0)) / wall) * 100
+    const ours = Object.entries(out).reduce((n, [k, v]) => (k === 'machine total' ? n : n + v), 0)
+    out['other processes'] = Math.max(0, out['machine total'] - ours)
+    return out
+  }
+  static format(cpu: Record<string, number>): string {
+    return Object.entries(cpu)
+      .map(([k, v]) => `${k} ${Math.round(v)}%`)
       .join(', ')
   }
+  /** CPU milliseconds all our processes spent per run (others' load excluded). */
+  static perRun(cpu: Record<string, number>, runsPerSecond: number): number {
+    const ours = cpu['machine total'] - cpu['other processes']
+    return ((ours / 100) * 1000) / runsPerSecond
+  }
+
 }
 
 /** The fake upstream in its own process, so its CPU is counted apart from the client's. */
@@ -185,28 +200,44 @@ async function main() {
         postmaster,
       )
       meter.start()
+      const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY + 10 })
       const headers = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }
       const post = async (path: string, body: unknown) => (await fetch(api.url + path, { method: 'POST', headers, body: JSON.stringify(body) })).json() as Promise<any>
       const assistant = await post('/assistants', { model: 'fake' })
       const newThreads = (n: number) => Promise.all(Array.from({ length: n }, async () => (await post('/threads', { messages: [{ role: 'user', content: 'go' }] })).id as string))
 
-      /** One streamed run: every event's arrival time, by run id and sequence number. */
-      const streamRun = async (threadId: string, into: PhaseResult) => {
-        try {
-          const res = await fetch(`${api.url}/threads/${threadId}/runs`, { method: 'POST', headers, body: JSON.stringify({ assistant_id: assistant.id, stream: true }) })
+      /**
+       * One streamed run: every event's arrival time, by run id and sequence number. Plain
+       * node:http and the SSE parser on the raw chunks: the load generator should cost little.
+       */
+      const streamRun = (threadId: string, into: PhaseResult) =>
+        new Promise<void>((resolve) => {
           let runId = ''
-          const stream = res.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream())
-          for await (const e of stream) {
-            const at = Date.now()
-            into.events++
-            if (!runId && e.event === 'thread.run.created') runId = JSON.parse(e.data).id
-            if (runId) into.received.push({ runId, seq: Number(e.id), at })
-            if (e.event === 'thread.run.failed') into.errors++
+          let at = 0
+          const parser = createParser({
+            onEvent: (e) => {
+              into.events++
+              if (!runId && e.event === 'thread.run.created') runId = JSON.parse(e.data).id
+              if (runId) into.received.push({ runId, seq: Number(e.id), at })
+              if (e.event === 'thread.run.failed') into.errors++
+            },
+          })
+          const fail = () => {
+            into.errors++
+            resolve()
           }
-        } catch {
-          into.errors++
-        }
-      }
+          const req = httpRequest(`${api.url}/threads/${threadId}/runs`, { method: 'POST', headers, agent }, (res) => {
+            res.setEncoding('utf8')
+            res.on('data', (chunk: string) => {
+              at = Date.now()
+              parser.feed(chunk)
+            })
+            res.on('end', () => resolve())
+            res.on('error', fail)
+          })
+          req.on('error', fail)
+          req.end(JSON.stringify({ assistant_id: assistant.id, stream: true }))
+        })
       /** Closed loop: `concurrency` clients, each starting its next run when the last one ends. */
       const saturated = async (threads: string[], concurrency: number): Promise<PhaseResult> => {
         const out: PhaseResult = { runs: threads.length, wall: 0, events: 0, errors: 0, received: [] }
@@ -265,12 +296,16 @@ async function main() {
       await db.end()
       const writtenAt = new Map(written.map((r) => [`${r.run_id}:${r.seq}`, Number(r.ms)]))
       const latencies = (p: PhaseResult) => p.received.map((r) => r.at - (writtenAt.get(`${r.runId}:${r.seq}`) ?? NaN)).filter((x) => Number.isFinite(x))
-      const row = (label: string, p: PhaseResult) => {
+      const row = (label: string, p: PhaseResult, cpu: Record<string, number>) => {
         const l = latencies(p)
-        return `| ${workers} | ${label} | ${p.runs} | ${(p.runs / p.wall).toFixed(1)} | ${(p.events / p.wall).toFixed(0)} | ${pct(l, 50).toFixed(1)} | ${pct(l, 99).toFixed(1)} | ${p.errors} |`
+        const rate = p.runs / p.wall
+        return `| ${workers} | ${label} | ${p.runs} | ${rate.toFixed(1)} | ${(p.events / p.wall).toFixed(0)} | ${pct(l, 50).toFixed(1)} | ${pct(l, 99).toFixed(1)} | ${p.errors} | ${CpuMeter.perRun(cpu, rate).toFixed(1)} | ${Math.round(cpu['other processes'])} % |`
       }
-      table.push(row(`saturated, ${CONCURRENCY} clients`, heavy), row(`moderate, ${LIGHT_RATE} runs/s offered`, light))
-      notes.push(`- ${workers} worker(s), saturated: CPU ${CpuMeter.since(c0, c1)}`, `- ${workers} worker(s), moderate: CPU ${CpuMeter.since(c1, c2)}`)
+      const heavyCpu = CpuMeter.since(c0, c1)
+      const lightCpu = CpuMeter.since(c1, c2)
+      table.push(row(`saturated, ${CONCURRENCY} clients`, heavy, heavyCpu), row(`moderate, ${LIGHT_RATE} runs/s offered`, light, lightCpu))
+      notes.push(`- ${workers} worker(s), saturated: ${CpuMeter.format(heavyCpu)}`, `- ${workers} worker(s), moderate: ${CpuMeter.format(lightCpu)}`)
+      agent.destroy()
       await Promise.all(procs.map((p) => p.stop()))
     }
   } finally {
@@ -279,12 +314,15 @@ async function main() {
     cluster.stop()
   }
   console.log(`\n## bench:cluster — 1 API process, fake upstream: ${SCRIPT.chunks} chunks ${SCRIPT.delayMs} ms apart; ${WARMUP_RUNS} warm-up runs first (not measured)\n`)
-  console.log('| workers | load | runs | runs/s | events/s | event latency p50 (ms) | event latency p99 (ms) | errors |')
-  console.log('|---|---|---|---|---|---|---|---|')
+  console.log('| workers | load | runs | runs/s | events/s | event latency p50 (ms) | event latency p99 (ms) | errors | CPU per run, all our processes (ms) | CPU used by other processes on the machine |')
+  console.log('|---|---|---|---|---|---|---|---|---|---|')
   for (const r of table) console.log(r)
-  console.log('\nEvent latency: from the worker writing the event (run_events.created_at) to the client reading it, through NOTIFY and the API process.')
+  console.log('\nEvent latency: from the start of the statement that wrote the event (run_events.created_at = now()) to the client reading it: the')
+  console.log('write, its commit, NOTIFY, the API process, the SSE write and the client. Not included: the time an event waits in the worker')
+  console.log('for the statement that writes it (at most the one statement in flight before it).')
   console.log('Saturated: closed loop, each client starts its next run when its stream ends. Moderate: open loop, runs started on a fixed clock.')
-  console.log('\nCPU during each phase, % of one core (the machine has 2 cores = 200 %):\n')
+  console.log('\nCPU during each phase, % of one core (the machine has 2 cores = 200 %). "bench client" is this process (the load generator);')
+  console.log('"other processes" is whatever else ran on the machine meanwhile (it is shared):\n')
   for (const n of notes) console.log(n)
 }
 
