@@ -16,11 +16,23 @@ const SEGMENT_CHARS = 64 * 1024
  * (base64, minified code) are encoded in pieces of this many characters.
  */
 const MAX_RUN = 64
-const LONG_RUN = new RegExp(`\\S{${MAX_RUN + 1}}`)
 const RUN_PIECE = new RegExp(`(\\S{${MAX_RUN}})`)
+const SPACE = /\s/
+
+/** Whether `text` has a run of more than MAX_RUN non-whitespace characters (as `/\S{65}/`, in one pass). */
+function hasLongRun(text: string): boolean {
+  let run = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    const space = c < 128 ? c === 32 || (c >= 9 && c <= 13) : SPACE.test(text[i])
+    if (space) run = 0
+    else if (++run > MAX_RUN) return true
+  }
+  return false
+}
 
 function encodeSegment(segment: string): number[] {
-  if (!LONG_RUN.test(segment)) return encode(segment)
+  if (!hasLongRun(segment)) return encode(segment)
   const out: number[] = []
   for (const part of segment.split(RUN_PIECE)) if (part) for (const t of encode(part)) out.push(t)
   return out

@@ -12,9 +12,9 @@ import type { Db } from '../store/db.ts'
  * whole. The result equals `to_tsvector('english', text)`.
  */
 
-/** What `to_tsvector` makes of one piece: lexemes with positions relative to the piece. */
+/** What `to_tsvector` makes of one piece: (lexeme id, position relative to the piece) pairs. */
 interface PieceLexemes {
-  lexemes: { lexeme: string; positions: number[] }[]
+  occurrences: number[]
   /** Positions the piece takes up (stop words count: `to_tsvector('simple', …)`'s last one). */
   width: number
 }
@@ -22,7 +22,7 @@ interface PieceLexemes {
 export interface ChunkLexemes {
   /** tsvector input literal. */
   tsv: string
-  /** Distinct lexemes (for the store's document frequencies). */
+  /** Its distinct lexemes (for the store's document frequencies). */
   lexemes: string[]
 }
 
@@ -34,40 +34,75 @@ const CACHE_LIMIT = 200_000
 const CACHEABLE_PIECE = 64
 const ASCII_SPACE = /[ \t\n\v\f\r]+/
 
-const cache = new Map<string, PieceLexemes>()
+/** Known pieces, and the lexemes they use, numbered (cleared together when the cache is full). */
+let cache = new Map<string, PieceLexemes>()
+let lexemeIds = new Map<string, number>()
+let lexemeNames: string[] = []
+/** The lexemes quoted for a tsvector literal, by id. */
+let quotedNames: string[] = []
+
+function lexemeId(lexeme: string): number {
+  let id = lexemeIds.get(lexeme)
+  if (id === undefined) {
+    id = lexemeNames.length
+    lexemeIds.set(lexeme, id)
+    lexemeNames.push(lexeme)
+    quotedNames.push(`'${lexeme.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`)
+  }
+  return id
+}
 
 /** Text that may hold a markup tag, which the parser reads as one token across spaces. */
 const mayHoldTag = (text: string) => text.includes('<')
 
 /** Lexemes and tsvector literals of `texts`, one database round trip for what is not known yet. */
 export async function chunkLexemes(db: Db, texts: string[]): Promise<ChunkLexemes[]> {
-  const unknown = new Set<string>()
-  for (const text of texts) {
-    if (mayHoldTag(text)) unknown.add(text)
-    else for (const piece of text.split(ASCII_SPACE)) if (piece && !cache.has(piece)) unknown.add(piece)
+  // Cleared only here, so the pieces a call finds known stay known until it is done.
+  if (cache.size > CACHE_LIMIT) {
+    cache = new Map()
+    lexemeIds = new Map()
+    lexemeNames = []
+    quotedNames = []
   }
-  const analysed = unknown.size > 0 ? await analyse(db, [...unknown]) : new Map<string, PieceLexemes>()
-  return texts.map((text) => {
-    if (mayHoldTag(text)) return toLiteral(analysed.get(text)!.lexemes)
-    const merged = new Map<string, number[]>()
+  const pieces = texts.map((text) => (mayHoldTag(text) ? [text] : text.split(ASCII_SPACE)))
+  const unknown = new Set<string>()
+  for (const list of pieces) for (const piece of list) if (piece && !cache.has(piece)) unknown.add(piece)
+  const analysed = unknown.size > 0 ? await analyse(db, [...unknown]) : null
+  // Positions per lexeme id of the chunk being built (reused; `touched` lists the ids in use).
+  const positions: number[][] = []
+  return pieces.map((list) => {
+    const touched: number[] = []
     let offset = 0
-    for (const piece of text.split(ASCII_SPACE)) {
+    for (const piece of list) {
       if (!piece) continue
-      const known = cache.get(piece) ?? analysed.get(piece)!
-      for (const { lexeme, positions } of known.lexemes) {
-        let list = merged.get(lexeme)
-        if (!list) merged.set(lexeme, (list = []))
-        for (const p of positions) list.push(Math.min(MAX_POS, offset + p))
+      const known = cache.get(piece) ?? analysed!.get(piece)!
+      const occ = known.occurrences
+      for (let k = 0; k < occ.length; k += 2) {
+        const id = occ[k]
+        let at = positions[id]
+        if (at === undefined || at.length === 0) {
+          if (at === undefined) at = positions[id] = []
+          touched.push(id)
+        }
+        if (at.length < MAX_POSITIONS) at.push(Math.min(MAX_POS, offset + occ[k + 1]))
       }
       offset += known.width
     }
-    return toLiteral([...merged].map(([lexeme, positions]) => ({ lexeme, positions })))
+    let tsv = ''
+    const lexemes: string[] = new Array(touched.length)
+    for (let k = 0; k < touched.length; k++) {
+      const id = touched[k]
+      tsv += (k ? ' ' : '') + quotedNames[id] + ':' + positions[id].join(',')
+      positions[id].length = 0
+      lexemes[k] = lexemeNames[id]
+    }
+    return { tsv, lexemes }
   })
 }
 
 /** Ask the database for the lexemes of texts (pieces or whole chunks); remembers short pieces. */
 async function analyse(db: Db, texts: string[]): Promise<Map<string, PieceLexemes>> {
-  const { rows } = await sql<{ i: number; lexeme: string | null; positions: number[] | null; width: number | null }>`
+  const { rows } = await sql<{ i: number; lexeme: string | null; positions: number[] | string | null; width: number | null }>`
     select w.i::int as i, t.lexeme, t.positions,
       (select max(p) from unnest(to_tsvector('simple', w.text)) s, unnest(s.positions) p)::int as width
     from unnest(${texts}::text[]) with ordinality as w(text, i)
@@ -77,14 +112,12 @@ async function analyse(db: Db, texts: string[]): Promise<Map<string, PieceLexeme
   for (const r of rows) {
     const text = texts[r.i - 1]
     let entry = out.get(text)
-    if (!entry) out.set(text, (entry = { lexemes: [], width: r.width ?? 0 }))
-    if (r.lexeme !== null) entry.lexemes.push({ lexeme: r.lexeme, positions: parsePositions(r.positions) })
+    if (!entry) out.set(text, (entry = { occurrences: [], width: r.width ?? 0 }))
+    if (r.lexeme === null) continue
+    const id = lexemeId(r.lexeme)
+    for (const p of parsePositions(r.positions)) entry.occurrences.push(id, p)
   }
-  for (const [text, entry] of out) {
-    if (text.length > CACHEABLE_PIECE || mayHoldTag(text)) continue
-    if (cache.size >= CACHE_LIMIT) cache.clear()
-    cache.set(text, entry)
-  }
+  for (const [text, entry] of out) if (text.length <= CACHEABLE_PIECE && !mayHoldTag(text)) cache.set(text, entry)
   return out
 }
 
@@ -93,13 +126,4 @@ function parsePositions(value: number[] | string | null): number[] {
   if (value === null) return []
   if (Array.isArray(value)) return value.map(Number)
   return value.replace(/[{}]/g, '').split(',').filter(Boolean).map(Number)
-}
-
-function toLiteral(lexemes: { lexeme: string; positions: number[] }[]): ChunkLexemes {
-  const parts: string[] = []
-  for (const { lexeme, positions } of lexemes) {
-    const quoted = `'${lexeme.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`
-    parts.push(positions.length ? `${quoted}:${positions.slice(0, MAX_POSITIONS).join(',')}` : quoted)
-  }
-  return { tsv: parts.join(' '), lexemes: lexemes.map((l) => l.lexeme) }
 }
