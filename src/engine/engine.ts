@@ -147,7 +147,6 @@ export class RunEngine {
       event_seq: 0,
     }
     const early = startEarly && history ? this.startEarly(row, history) : undefined
-    await early?.execution.sent
     // Its model call is under way: such a run is stored in_progress at once (its `queued` and
     // `in_progress` events still go out in order), which spares a write on the way to the first token.
     const stored: RunRow = early ? { ...row, status: 'in_progress', started_at: now } : row

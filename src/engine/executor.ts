@@ -57,7 +57,6 @@ export class RunExecution {
   private freshRun: boolean
   /** The first model call, when started early (see `startEarly`). */
   private early: Promise<{ request: ChatRequest; provider: Provider; parts: AsyncIterable<StreamPart> }> | null = null
-  private earlySent: Promise<unknown> = Promise.resolve()
   /** The run was stored in_progress when it was created (see `RunEngine.createRun`). */
   private storedInProgress = false
   /** The latest message's row insert (see `openMessage`). */
@@ -92,17 +91,6 @@ export class RunExecution {
     if (this.early) return
     this.early = this.prepareCall(history).then((call) => ({ ...call, parts: started(call.parts) }))
     this.early.catch(() => {})
-    // One macrotask later the request is on the wire: database work that starts sooner would
-    // hold it back (the embedded database runs on this thread).
-    this.earlySent = this.early.then(
-      () => new Promise((resolve) => setImmediate(resolve)),
-      () => {},
-    )
-  }
-
-  /** Resolves once the early first model call has been sent (or failed to be). */
-  get sent(): Promise<unknown> {
-    return this.earlySent
   }
 
   /** The run as stored, for an execution started early: it was stored in_progress. */
@@ -116,7 +104,7 @@ export class RunExecution {
     this.startEarly()
     const inProgress = this.storedInProgress
       ? new Promise<void>((resolve) => resolve(this.engine.announceStarted(this.run, this.signal)))
-      : this.earlySent.then(() => this.engine.transition(this.run, 'in_progress')).then((run) => void (this.run = run))
+      : this.engine.transition(this.run, 'in_progress').then((run) => void (this.run = run))
     inProgress.catch(() => {})
     try {
       for (let round = 0; round < 32; round++) {
@@ -412,19 +400,16 @@ export class RunExecution {
     }
     const step = this.newStepRow('message_creation', { type: 'message_creation', message_creation: { message_id: message.id } })
     // Both rows in one statement. It sits between the first token and the client, so in embedded
-    // mode it is issued just after the first frames are written: the embedded database runs
-    // queries one at a time in order, so a read prompted by these events still finds the rows.
-    // In cluster mode the events travel through Postgres on other connections: rows go first.
-    const insert = () =>
-      this.db
-        .with('m', (db) => db.insertInto('messages').values(toInsert(message)).returning('id'))
-        .insertInto('run_steps')
-        .values(toInsert(step))
-        .execute()
-    let written: Promise<unknown>
-    if (this.engine.leases) written = Promise.resolve(await insert())
-    else written = new Promise((resolve) => setImmediate(resolve)).then(insert)
-    written.catch(() => {})
+    // mode the events do not wait for it: the embedded database runs queries in the order they
+    // are sent, so a read prompted by these events still finds the rows. In cluster mode the
+    // events travel through Postgres on other connections: the rows go first.
+    const insert = this.db
+      .with('m', (db) => db.insertInto('messages').values(toInsert(message)).returning('id'))
+      .insertInto('run_steps')
+      .values(toInsert(step))
+      .execute()
+    insert.catch(() => {}) // awaited before the rows are updated (`written`)
+    const written: Promise<unknown> = this.engine.leases ? Promise.resolve(await insert) : insert
     this.messageWritten = written
     const stepWire = stepToWire(step)
     this.emit({ event: 'thread.run.step.created', data: stepWire })

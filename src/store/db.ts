@@ -1,12 +1,12 @@
 import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { PGlite } from '@electric-sql/pglite'
 import { Kysely, PostgresDialect } from 'kysely'
 import { Migrator } from 'kysely/migration'
 import pg from 'pg'
 import type { Logger } from '../log.ts'
 import { migrationProvider } from './migrations/index.ts'
 import { PGlitePool } from './pglite-pool.ts'
+import { PGliteThread, type EmbeddedPostgres } from './pglite-thread.ts'
 import type { Database } from './tables.ts'
 
 export type Db = Kysely<Database>
@@ -16,7 +16,6 @@ export interface OpenedDatabase {
   kind: 'pglite' | 'postgres'
   /** The pg pool in Postgres mode (LISTEN/NOTIFY needs its own clients). */
   pgPool: pg.Pool | null
-  pglite: PGlite | null
   close(): Promise<void>
 }
 
@@ -37,20 +36,20 @@ export async function openDatabase(options: DatabaseOptions, log: Logger): Promi
     pool.on('connect', (client) => client.on('error', (err) => log.warn({ err }, 'postgres client error')))
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
     await migrate(db, log)
-    return { db, kind: 'postgres', pgPool: pool, pglite: null, close: () => db.destroy() }
+    return { db, kind: 'postgres', pgPool: pool, close: () => db.destroy() }
   }
-  const pglite = await startPGlite(options, log)
-  const pool = new PGlitePool(pglite)
+  const embedded = await startEmbedded(options, log)
+  const pool = new PGlitePool(embedded)
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: pool as unknown as pg.Pool }) })
   await migrate(db, log)
-  return { db, kind: 'pglite', pgPool: null, pglite, close: () => db.destroy() }
+  return { db, kind: 'pglite', pgPool: null, close: () => db.destroy() }
 }
 
-async function startPGlite(options: DatabaseOptions, log: Logger): Promise<PGlite> {
-  if (options.pgliteSnapshot) return PGlite.create({ loadDataDir: options.pgliteSnapshot })
+async function startEmbedded(options: DatabaseOptions, log: Logger): Promise<EmbeddedPostgres> {
+  if (options.pgliteSnapshot) return PGliteThread.start({ dataDir: null, snapshot: options.pgliteSnapshot })
   if (!options.dataDir) {
     log.info('starting the embedded database in memory')
-    return PGlite.create()
+    return PGliteThread.start({ dataDir: null })
   }
   const dir = join(options.dataDir, 'pgdata')
   const fresh = !existsSync(join(dir, 'PG_VERSION'))
@@ -59,7 +58,7 @@ async function startPGlite(options: DatabaseOptions, log: Logger): Promise<PGlit
     log.info({ dir }, 'first start: initialising the embedded database (takes a few seconds)')
   }
   lockDataDir(options.dataDir)
-  return PGlite.create(dir)
+  return PGliteThread.start({ dataDir: dir })
 }
 
 /**

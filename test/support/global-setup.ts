@@ -6,7 +6,7 @@ import { Kysely, PostgresDialect } from 'kysely'
 import type pg from 'pg'
 import type { TestProject } from 'vitest/node'
 import { migrate } from '../../src/store/db.ts'
-import { PGlitePool } from '../../src/store/pglite-pool.ts'
+import { inThisThread, PGlitePool } from '../../src/store/pglite-pool.ts'
 import { createLogger } from '../../src/log.ts'
 import { startPostgresCluster, findPostgresBin, type PostgresCluster } from './postgres-cluster.ts'
 
@@ -14,7 +14,7 @@ import { startPostgresCluster, findPostgresBin, type PostgresCluster } from './p
 export default async function setup(project: TestProject) {
   const snapshot = join(tmpdir(), `threadline-pglite-${process.pid}.tar.gz`)
   const pglite = await PGlite.create()
-  const db = new Kysely({ dialect: new PostgresDialect({ pool: new PGlitePool(pglite) as unknown as pg.Pool }) })
+  const db = new Kysely({ dialect: new PostgresDialect({ pool: new PGlitePool(inThisThread(pglite)) as unknown as pg.Pool }) })
   await migrate(db as never, createLogger('silent'))
   const blob = await pglite.dumpDataDir('gzip')
   writeFileSync(snapshot, Buffer.from(await blob.arrayBuffer()))
