@@ -1,6 +1,6 @@
 import type { AppServices } from '../services.ts'
 import type { Db } from '../store/db.ts'
-import { filePath, getFileRow } from '../store/repos/files.ts'
+import { fileStorage } from '../files/storage.ts'
 import * as stores from '../store/repos/vector-stores.ts'
 import { Chunker } from './chunk.ts'
 import { addLexemeStats, removeFileChunks } from './term-stats.ts'
@@ -8,7 +8,7 @@ import { Embedder } from './embeddings.ts'
 import { chunkLexemes } from './lexemes.ts'
 import { IngestError } from './parse.ts'
 import { documentText } from './source.ts'
-import { ApiError } from '../protocol/errors.ts'
+import { ApiError, notFound } from '../protocol/errors.ts'
 
 const INGEST_TASK = 'threadline_ingest_file'
 /** Files ingested at once per process: parsing and tokenizing are CPU-bound. */
@@ -95,18 +95,22 @@ export class Ingestor {
     const { db, log } = this.services
     let writer: ChunkWriter | null = null
     try {
+      // The store file and the file's name and place in one query (this runs once per file).
       const row = await db
-        .selectFrom('vector_store_files')
-        .selectAll()
-        .where('vector_store_id', '=', job.storeId)
-        .where('id', '=', job.fileId)
+        .selectFrom('vector_store_files as vf')
+        .leftJoin('files as f', (j) => j.onRef('f.id', '=', 'vf.id').onRef('f.project_id', '=', 'vf.project_id'))
+        .select(['vf.status', 'vf.chunking_strategy', 'vf.chunk_count', 'f.filename', 'f.storage_key'])
+        .where('vf.vector_store_id', '=', job.storeId)
+        .where('vf.id', '=', job.fileId)
         .executeTakeFirst()
       if (!row || row.status !== 'in_progress') return
+      if (row.filename === null || row.storage_key === null) throw notFound('file', job.fileId)
       const chunking = row.chunking_strategy as unknown as stores.ChunkingStrategyObject
-      const file = await getFileRow(db, job.project, job.fileId)
-      const slices = await documentText(await filePath(this.services, file), file.filename)
-      // A previous attempt (a restart) may have left some chunks.
-      await db.transaction().execute((trx) => removeFileChunks(trx, job.storeId, job.fileId))
+      const slices = await documentText((await fileStorage(this.services.config)).pathOf(row.storage_key), row.filename)
+      // A previous attempt (a restart) may have left some chunks; a file ingested before (counted in
+      // the store's statistics) is taken out of them first.
+      if (row.chunk_count > 0) await db.transaction().execute((trx) => removeFileChunks(trx, job.storeId, job.fileId))
+      else await db.deleteFrom('chunks').where('vector_store_id', '=', job.storeId).where('file_id', '=', job.fileId).execute()
       // Text flows slice → chunks → batches written as they fill: memory stays bounded whatever the
       // file's size (for plain-text files; others are parsed whole first).
       const chunker = new Chunker({ maxTokens: chunking.static.max_chunk_size_tokens, overlapTokens: chunking.static.chunk_overlap_tokens })
