@@ -5,7 +5,7 @@ import * as stores from '../store/repos/vector-stores.ts'
 import { Chunker } from './chunk.ts'
 import { addLexemeStats, removeFileChunks } from './term-stats.ts'
 import { Embedder } from './embeddings.ts'
-import { chunkLexemes } from './lexemes.ts'
+import { chunkLexemes, type ChunkLexemes } from './lexemes.ts'
 import { IngestError } from './parse.ts'
 import { documentText } from './source.ts'
 import { ApiError, notFound } from '../protocol/errors.ts'
@@ -169,17 +169,32 @@ async function lockStatus(db: Db, job: Job): Promise<string | undefined> {
   return row?.status
 }
 
+/** Batches whose lexemes (and embeddings) are being prepared while earlier ones are written. */
+const PREPARE_AHEAD = 1
+/** Inserts sent to the database and not yet done. */
+const MAX_INSERTS = 2
+
+interface PreparedBatch {
+  texts: string[]
+  first: number
+  lexemes: Promise<ChunkLexemes[]>
+  vectors: Promise<number[][] | null>
+}
+
 /**
  * Writes a file's chunks in batches of INSERT_BATCH with their full-text vectors (and embeddings),
- * one insert in flight while the next batch is being cut, and counts the document frequencies of
- * their lexemes for the store's statistics.
+ * and counts the document frequencies of their lexemes for the store's statistics. A pipeline, so
+ * that cutting chunks (here) and writing them (on the database's thread) overlap: the next batch's
+ * lexemes are looked up while the previous one is being inserted; memory stays bounded by a few
+ * batches.
  */
 class ChunkWriter {
   count = 0
   usageBytes = 0
   readonly documentFrequencies = new Map<string, number>()
   private batch: string[] = []
-  private inFlight: Promise<unknown> | null = null
+  private prepared: PreparedBatch[] = []
+  private inserts: Promise<unknown>[] = []
   private failure: unknown = null
 
   constructor(
@@ -192,47 +207,60 @@ class ChunkWriter {
 
   async add(text: string): Promise<void> {
     this.batch.push(text)
-    if (this.batch.length >= INSERT_BATCH) await this.write()
-  }
-
-  async flush(): Promise<void> {
-    if (this.batch.length > 0) await this.write()
-    await this.settle()
-  }
-
-  private async write(): Promise<void> {
-    const texts = this.batch
-    this.batch = []
-    const first = this.count
-    this.count += texts.length
-    const [lexemes, vectors] = await Promise.all([chunkLexemes(this.db, texts), this.embedder ? this.embedder.embed(texts, this.signal) : null])
-    for (const { lexemes: distinct } of lexemes) for (const l of distinct) this.documentFrequencies.set(l, (this.documentFrequencies.get(l) ?? 0) + 1)
-    this.usageBytes += texts.reduce((n, p) => n + Buffer.byteLength(p), 0) + (vectors ? vectors.length * (vectors[0]?.length ?? 0) * 4 : 0)
-    await this.settle()
-    this.inFlight = this.db
-      .insertInto('chunks')
-      .values(
-        texts.map((text, j) => ({ vector_store_id: this.storeId, file_id: this.fileId, chunk_index: first + j, text, tsv: lexemes[j].tsv, embedding: vectors?.[j] ?? null })),
-      )
-      // A duplicate job writes the same chunks: keep one of each.
-      .onConflict((oc) => oc.columns(['vector_store_id', 'file_id', 'chunk_index']).doNothing())
-      .execute()
-      .catch((err) => (this.failure ??= err))
+    if (this.batch.length < INSERT_BATCH) return
+    this.prepare()
+    if (this.prepared.length > PREPARE_AHEAD) await this.writeOldest()
     // Let the server answer requests between batches.
     await new Promise((resolve) => setImmediate(resolve))
   }
 
-  /** Wait for the insert in flight, whatever its outcome (before cleaning up after a failure). */
-  async abandon(): Promise<void> {
-    await this.inFlight
-    this.inFlight = null
+  /** Write everything still pending; rethrows the first failure. */
+  async flush(): Promise<void> {
+    if (this.batch.length > 0) this.prepare()
+    while (this.prepared.length > 0) await this.writeOldest()
+    await Promise.all(this.inserts)
+    this.inserts = []
+    if (this.failure) throw this.failure
   }
 
-  /** Wait for the insert in flight; rethrow its failure. */
-  private async settle(): Promise<void> {
-    await this.inFlight
-    this.inFlight = null
+  /** Wait for whatever is under way, whatever its outcome (before cleaning up after a failure). */
+  async abandon(): Promise<void> {
+    await Promise.allSettled(this.prepared.flatMap((p) => [p.lexemes, p.vectors]))
+    this.prepared = []
+    await Promise.all(this.inserts)
+    this.inserts = []
+  }
+
+  private prepare(): void {
+    const texts = this.batch
+    this.batch = []
+    const lexemes = chunkLexemes(this.db, texts)
+    const vectors = this.embedder ? this.embedder.embed(texts, this.signal) : Promise.resolve(null)
+    // Awaited in order later; a failure must not count as unhandled meanwhile.
+    lexemes.catch(() => undefined)
+    vectors.catch(() => undefined)
+    this.prepared.push({ texts, first: this.count, lexemes, vectors })
+    this.count += texts.length
+  }
+
+  private async writeOldest(): Promise<void> {
+    const { texts, first, lexemes: pending, vectors: pendingVectors } = this.prepared.shift()!
+    const [lexemes, vectors] = await Promise.all([pending, pendingVectors])
+    for (const { lexemes: distinct } of lexemes) for (const l of distinct) this.documentFrequencies.set(l, (this.documentFrequencies.get(l) ?? 0) + 1)
+    this.usageBytes += texts.reduce((n, p) => n + Buffer.byteLength(p), 0) + (vectors ? vectors.length * (vectors[0]?.length ?? 0) * 4 : 0)
+    while (this.inserts.length >= MAX_INSERTS) await this.inserts.shift()
     if (this.failure) throw this.failure
+    this.inserts.push(
+      this.db
+        .insertInto('chunks')
+        .values(
+          texts.map((text, j) => ({ vector_store_id: this.storeId, file_id: this.fileId, chunk_index: first + j, text, tsv: lexemes[j].tsv, embedding: vectors?.[j] ?? null })),
+        )
+        // A duplicate job writes the same chunks: keep one of each.
+        .onConflict((oc) => oc.columns(['vector_store_id', 'file_id', 'chunk_index']).doNothing())
+        .execute()
+        .catch((err) => (this.failure ??= err)),
+    )
   }
 }
 

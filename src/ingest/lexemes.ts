@@ -55,8 +55,17 @@ function lexemeId(lexeme: string): number {
 /** Text that may hold a markup tag, which the parser reads as one token across spaces. */
 const mayHoldTag = (text: string) => text.includes('<')
 
+/** Calls run one after another: a call must not see the cache cleared while it waits for the database. */
+let queue: Promise<unknown> = Promise.resolve()
+
 /** Lexemes and tsvector literals of `texts`, one database round trip for what is not known yet. */
-export async function chunkLexemes(db: Db, texts: string[]): Promise<ChunkLexemes[]> {
+export function chunkLexemes(db: Db, texts: string[]): Promise<ChunkLexemes[]> {
+  const result = queue.then(() => buildLexemes(db, texts))
+  queue = result.catch(() => undefined)
+  return result
+}
+
+async function buildLexemes(db: Db, texts: string[]): Promise<ChunkLexemes[]> {
   // Cleared only here, so the pieces a call finds known stay known until it is done.
   if (cache.size > CACHE_LIMIT) {
     cache = new Map()
