@@ -16,6 +16,7 @@ const WRITE_RETRY_DELAYS_MS = [20, 200, 1000, 3000]
 interface RunBatch {
   runId: string
   events: string
+  count: number
   /** Small enough to travel in the notification. */
   inline: boolean
   /** Which notification announces it. */
@@ -26,19 +27,20 @@ interface RunBatch {
  * Events of many runs in one statement: sequence numbers from `runs.event_seq` (the row lock
  * orders concurrent writers of a run), rows into `run_events`, and one NOTIFY per group of runs
  * whose payload fits (each run: its id, first sequence number, count and, when small, the events).
- * The batch is one JSON parameter, read with json functions (a `json` value keeps its text).
+ * The batch is one JSON parameter, parsed once (jsonb); event data are JSON strings in it, so
+ * `->>` gives back their exact text. (Operators on `json` would parse the text again each time.)
  */
 const WRITE_EVENTS = `
   with b as (
-    select x->>0 as run_id, (x->>1)::int as grp, (x->>2)::boolean as inline, x->3 as events, json_array_length(x->3) as n
-    from json_array_elements($1::json) as x
+    select x->>0 as run_id, (x->>1)::int as grp, (x->>2)::boolean as inline, x->3 as events, jsonb_array_length(x->3) as n
+    from jsonb_array_elements($1::jsonb) as x
   ), c as (
     update runs r set event_seq = r.event_seq + b.n from b where r.id = b.run_id
     returning r.id, r.event_seq - b.n as base
   ), ins as (
     insert into run_events (run_id, seq, event, data)
     select c.id, c.base + e.ord, e.v->>0, e.v->>1
-    from c join b on b.run_id = c.id, json_array_elements(b.events) with ordinality as e(v, ord)
+    from c join b on b.run_id = c.id, jsonb_array_elements(b.events) with ordinality as e(v, ord)
   )
   select pg_notify('${EVENTS_CHANNEL}', '[' || string_agg(
     '["' || c.id || '",' || (c.base + 1) || ',' || b.n || case when b.inline then ',' || b.events::text else '' end || ']', ','
@@ -145,7 +147,7 @@ export class PostgresEventLog implements EventLog {
       // same runs at once do not deadlock (if one did, the retry would resolve it).
       const batches = [...queued]
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([runId, events]): RunBatch => ({ runId, events: JSON.stringify(events.map((e) => [e.event, encodeData(e)])), inline: false, group: 0 }))
+        .map(([runId, events]): RunBatch => ({ runId, events: JSON.stringify(events.map((e) => [e.event, encodeData(e)])), count: events.length, inline: false, group: 0 }))
       groupNotifications(batches)
       if (await this.tryWrite(batches)) return
       // A write that keeps failing: run by run, so one bad run does not take the others with it.
@@ -311,8 +313,9 @@ function groupNotifications(batches: RunBatch[]): void {
   for (const batch of batches) {
     const eventsBytes = Buffer.byteLength(batch.events)
     batch.inline = eventsBytes <= MAX_INLINE_BYTES
-    // The run id, two numbers (≤ 10 digits each) and separators, plus the events if inline.
-    const bytes = Buffer.byteLength(batch.runId) + 30 + (batch.inline ? eventsBytes : 0)
+    // The run id, two numbers (≤ 10 digits each) and separators, plus the events if inline
+    // (re-serialized by jsonb, which adds a space after each separator outside strings).
+    const bytes = Buffer.byteLength(batch.runId) + 30 + (batch.inline ? eventsBytes + 4 * batch.count : 0)
     if (size + bytes > MAX_PAYLOAD_BYTES && size > 2) {
       group++
       size = 2
