@@ -40,6 +40,8 @@ let lexemeIds = new Map<string, number>()
 let lexemeNames: string[] = []
 /** The lexemes quoted for a tsvector literal, by id. */
 let quotedNames: string[] = []
+/** Positions of each lexeme in the chunk being built (emptied after each chunk; one array per id, packed). */
+let positionsById: number[][] = []
 
 function lexemeId(lexeme: string): number {
   let id = lexemeIds.get(lexeme)
@@ -47,6 +49,7 @@ function lexemeId(lexeme: string): number {
     id = lexemeNames.length
     lexemeIds.set(lexeme, id)
     lexemeNames.push(lexeme)
+    positionsById.push([])
     quotedNames.push(`'${lexeme.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`)
   }
   return id
@@ -72,13 +75,14 @@ async function buildLexemes(db: Db, texts: string[]): Promise<ChunkLexemes[]> {
     lexemeIds = new Map()
     lexemeNames = []
     quotedNames = []
+    positionsById = []
   }
   const pieces = texts.map((text) => (mayHoldTag(text) ? [text] : text.split(ASCII_SPACE)))
   const unknown = new Set<string>()
   for (const list of pieces) for (const piece of list) if (piece && !cache.has(piece)) unknown.add(piece)
   const analysed = unknown.size > 0 ? await analyse(db, [...unknown]) : null
-  // Positions per lexeme id of the chunk being built (reused; `touched` lists the ids in use).
-  const positions: number[][] = []
+  // `touched` lists the ids the chunk uses, in order of first use.
+  const positions = positionsById
   return pieces.map((list) => {
     const touched: number[] = []
     let offset = 0
@@ -88,11 +92,8 @@ async function buildLexemes(db: Db, texts: string[]): Promise<ChunkLexemes[]> {
       const occ = known.occurrences
       for (let k = 0; k < occ.length; k += 2) {
         const id = occ[k]
-        let at = positions[id]
-        if (at === undefined || at.length === 0) {
-          if (at === undefined) at = positions[id] = []
-          touched.push(id)
-        }
+        const at = positions[id]
+        if (at.length === 0) touched.push(id)
         if (at.length < MAX_POSITIONS) at.push(Math.min(MAX_POS, offset + occ[k + 1]))
       }
       offset += known.width
