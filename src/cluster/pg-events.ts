@@ -165,7 +165,8 @@ export class PostgresEventLog implements EventLog {
     const text = `[${batches.map((b) => `[${JSON.stringify(b.runId)},${b.group},${b.inline},${b.events}]`).join(',')}]`
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.pool.query(WRITE_EVENTS, [text])
+        // Named: parsed and planned once per connection, not on every write.
+        await this.pool.query({ name: 'threadline_write_events', text: WRITE_EVENTS, values: [text] })
         return true
       } catch (err) {
         const runIds = batches.map((b) => b.runId)
@@ -214,10 +215,11 @@ export class PostgresEventLog implements EventLog {
   }
 
   private async fetch(runId: string, afterSeq: number): Promise<LoggedEvent[]> {
-    const { rows } = await this.pool.query<{ seq: number; event: StreamEventName; data: string }>(
-      'select seq, event, data from run_events where run_id = $1 and seq > $2 order by seq',
-      [runId, afterSeq],
-    )
+    const { rows } = await this.pool.query<{ seq: number; event: StreamEventName; data: string }>({
+      name: 'threadline_read_events',
+      text: 'select seq, event, data from run_events where run_id = $1 and seq > $2 order by seq',
+      values: [runId, afterSeq],
+    })
     return rows
   }
 
