@@ -40,6 +40,8 @@ export class PGliteThread implements EmbeddedPostgres {
   static async start(options: { dataDir: string | null; snapshot?: Blob }): Promise<PGliteThread> {
     const snapshot = options.snapshot ? await options.snapshot.arrayBuffer() : null
     const worker = new Worker(new URL('./pglite-worker.ts', import.meta.url), {
+      // Node loads the (erasable) TypeScript itself: a loader such as tsx would add to every start.
+      execArgv: [],
       workerData: { dataDir: options.dataDir, snapshot },
       transferList: snapshot ? [snapshot] : [],
     })
