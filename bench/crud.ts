@@ -230,7 +230,7 @@ async function main() {
       `| RSS of the idle standalone server after a cold start | ${again.rssMb === null ? 'n/a' : fmt(again.rssMb, 0) + ' MB'} |`,
       '',
       `Targets: create p50 < 3 ms — ${CONCURRENCY} clients ${create.p50 < 3 ? 'met' : 'MISSED'}, 1 client ${createOne.p50 < 3 ? 'met' : 'MISSED'}; list p50 < 5 ms — ${CONCURRENCY} clients ${list.p50 < 5 ? 'met' : 'MISSED'}, 1 client ${listOne.p50 < 5 ? 'met' : 'MISSED'}; cold start < 2 s ${again.ms < 2000 ? 'met' : 'MISSED'}.`,
-      `The embedded database runs on the event loop's thread, so requests are served one after another: with ${CONCURRENCY} clients the p50 is ≈ ${CONCURRENCY} / throughput (queueing), not the service time.`,
+      `The embedded database is one Postgres session (on its own thread) executing one statement at a time: with ${CONCURRENCY} closed-loop clients the p50 is ≈ ${CONCURRENCY} / throughput (queueing), not the service time.`,
       `Server start inside the process (database open + migrations check + listen), from its log: first ${first.startupMs ?? 'n/a'} ms, again ${again.startupMs ?? 'n/a'} ms; the rest is Node + TypeScript loading.`,
       `First start said: ${first.said.filter((m) => /first start|initialis|migration|listening/.test(m)).join(' → ')}`,
       '',
