@@ -193,6 +193,8 @@ async function main() {
     await new Promise((r) => setTimeout(r, 1500))
     const idleRss = rssMb()
 
+    // The floor: the same clients and HTTP stack on a route that does no work (no auth, no database).
+    const health = await phase(`GET /health (no database; the HTTP floor), ${CONCURRENCY} clients`, REQUESTS, () => fetch(`${server.url}/health`))
     const create = await phase(`create message, ${CONCURRENCY} clients`, REQUESTS, (w) => createMessage(w))
     const list = await phase(`list messages (limit 20 of 1,000), ${CONCURRENCY} clients`, REQUESTS, () => listMessages())
     // The same requests one at a time: the service time, without queueing behind 49 others.
@@ -210,7 +212,7 @@ async function main() {
     const first = await coldStart(coldDir)
     const again = await coldStart(coldDir)
 
-    const rows = [create, list, createOne, listOne].map(
+    const rows = [health, create, list, createOne, listOne].map(
       (r) => `| ${r.name} | ${r.requests} | ${r.errors} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.max, 1)} | ${fmt(r.rps, 0)} | ${fmt(r.peakRssMb, 0)} |`,
     )
     const out = [
