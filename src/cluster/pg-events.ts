@@ -9,7 +9,7 @@ const CONTROL_CHANNEL = 'threadline_control'
 const MAX_PAYLOAD_BYTES = 7500
 /** A run's batch bigger than this is announced by a pointer; readers fetch its rows. */
 const MAX_INLINE_BYTES = 6000
-/** Retries of a failed write (connection loss, deadlock) before its events are given up. */
+/** Retries of a write the server rejected (e.g. a deadlock) before its events are given up. */
 const WRITE_RETRY_DELAYS_MS = [20, 200, 1000, 3000]
 
 /** One run's part of a write: its events as JSON text ([[event, data], …]), encoded once. */
@@ -149,9 +149,8 @@ export class PostgresEventLog implements EventLog {
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([runId, events]): RunBatch => ({ runId, events: JSON.stringify(events.map((e) => [e.event, encodeData(e)])), count: events.length, inline: false, group: 0 }))
       groupNotifications(batches)
-      if (await this.tryWrite(batches)) return
-      // A write that keeps failing: run by run, so one bad run does not take the others with it.
-      if (batches.length > 1) for (const batch of batches) await this.tryWrite([batch], 1)
+      // A write the server keeps rejecting: run by run, so one bad run does not take the others with it.
+      if ((await this.tryWrite(batches)) === 'rejected' && batches.length > 1) for (const batch of batches) await this.tryWrite([batch], 1)
     } catch (err) {
       this.log.error({ err }, 'could not persist run events')
     } finally {
@@ -159,20 +158,25 @@ export class PostgresEventLog implements EventLog {
     }
   }
 
-  /** Write, retrying failures (connection loss, deadlock: the statement is all or nothing). */
-  private async tryWrite(batches: RunBatch[], attempts = WRITE_RETRY_DELAYS_MS.length + 1): Promise<boolean> {
+  /**
+   * Write, retrying what the server rejected (deadlock, shutdown …): such a statement did nothing.
+   * A lost connection is not retried: the statement may have committed, and a retry would
+   * stream its events twice.
+   */
+  private async tryWrite(batches: RunBatch[], attempts = WRITE_RETRY_DELAYS_MS.length + 1): Promise<'written' | 'rejected' | 'unknown'> {
     // [[run id, group, inline, events], …], the events' JSON spliced in as encoded.
     const text = `[${batches.map((b) => `[${JSON.stringify(b.runId)},${b.group},${b.inline},${b.events}]`).join(',')}]`
     for (let attempt = 0; ; attempt++) {
       try {
         // Named: parsed and planned once per connection, not on every write.
         await this.pool.query({ name: 'threadline_write_events', text: WRITE_EVENTS, values: [text] })
-        return true
+        return 'written'
       } catch (err) {
         const runIds = batches.map((b) => b.runId)
-        if (attempt + 1 >= attempts || this.closed) {
+        const rejected = err instanceof pg.DatabaseError
+        if (!rejected || attempt + 1 >= attempts || this.closed) {
           this.log.error({ err, runIds }, 'could not persist run events')
-          return false
+          return rejected ? 'rejected' : 'unknown'
         }
         this.log.warn({ err, runIds, attempt }, 'writing run events failed; retrying')
         await new Promise((resolve) => setTimeout(resolve, WRITE_RETRY_DELAYS_MS[attempt]))
