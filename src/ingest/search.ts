@@ -178,7 +178,12 @@ async function lexicalSearch(services: AppServices, storeIds: string[], scope: (
     terms.map((t) => sql`(case when c.tsv @@ ${tsq([t], '')}::tsquery then ${t.idf}::float8 else 0 end)`),
     sql` + `,
   )
+  // The comment first keeps this query out of the embedded database's prepared-statement cache
+  // (pglite-worker.ts caches statements starting with select/insert/…): a cached statement gets a
+  // generic plan after a few runs, which cannot see how selective the query's lexemes are in this
+  // store (≈120 ms instead of ≈30 ms at 100k chunks). Planned per query, as on Postgres.
   const rows = await sql<{ id: string; weight: number; proximity: number }>`
+    /* lexical search: planned per query */
     select c.id, ${weighted} as weight, ts_rank_cd(c.tsv, ${tsq(terms, ' | ')}::tsquery, 1) as proximity
     from chunks c
     where ${scope('c')} and c.tsv @@ ${candidates}::tsquery
