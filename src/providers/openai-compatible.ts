@@ -1,6 +1,5 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import type { ProviderConfig } from '../config.ts'
-import { postJson, type UpstreamResponse } from './http-post.ts'
 import { ProviderError, type ChatRequest, type FinishReason, type Provider, type StreamPart, type Usage } from './types.ts'
 
 interface ChunkToolCall {
@@ -24,7 +23,7 @@ const FINISH: Record<string, FinishReason> = {
 }
 
 /**
- * Any OpenAI-compatible Chat Completions endpoint, spoken to directly over HTTP with an SSE
+ * Any OpenAI-compatible Chat Completions endpoint, spoken to directly with `fetch` and an SSE
  * parser: the hot path of every streamed run, kept free of adapter layers (see bench/stream.ts).
  */
 export class OpenAICompatibleProvider implements Provider {
@@ -53,23 +52,24 @@ export class OpenAICompatibleProvider implements Provider {
     }
     try {
       arm()
-      let response: UpstreamResponse
+      let response: Response
       try {
-        response = await postJson(
-          this.config.baseURL.replace(/\/$/, '') + '/chat/completions',
-          {
+        response = await fetch(this.config.baseURL.replace(/\/$/, '') + '/chat/completions', {
+          method: 'POST',
+          headers: {
             'content-type': 'application/json',
             accept: 'text/event-stream',
             ...(this.config.apiKey ? { authorization: `Bearer ${this.config.apiKey}` } : {}),
           },
-          JSON.stringify({ ...request, stream: true, stream_options: { include_usage: true } }),
-          controller.signal,
-        )
+          body: JSON.stringify({ ...request, stream: true, stream_options: { include_usage: true } }),
+          signal: controller.signal,
+        })
       } catch (err) {
         throw this.transportError(err, signal, timedOut)
       }
-      if (response.status < 200 || response.status >= 300) throw await httpError(response)
-      if (response.contentType.includes('application/json')) {
+      if (!response.ok) throw await httpError(response)
+      if (!response.body) throw new ProviderError('bad_response', 'Upstream sent no body.')
+      if (response.headers.get('content-type')?.includes('application/json')) {
         // Some OpenAI-compatible servers ignore `stream: true` and answer with one completion.
         yield* completionParts(await readJson(response))
         return
@@ -82,7 +82,7 @@ export class OpenAICompatibleProvider implements Provider {
       try {
         // One network chunk often carries many tokens: their text goes out as one delta, so a
         // fast upstream costs one event per chunk downstream, not one per token.
-        outer: for await (const events of sseBatches(response.chunks, arm)) {
+        outer: for await (const events of sseBatches(response.body, arm)) {
           let text = ''
           const parts: StreamPart[] = []
           for (const event of events) {
@@ -143,17 +143,28 @@ export class OpenAICompatibleProvider implements Provider {
   }
 }
 
-/** SSE events of a response body, one batch per network chunk (a burst of tokens costs one await). */
-async function* sseBatches(chunks: AsyncIterable<string>, onChunk: () => void): AsyncGenerator<EventSourceMessage[]> {
+/**
+ * SSE events of a response body, one batch per network chunk. Reads the body directly and parses
+ * each chunk in one go (no web TransformStreams), so a burst of tokens costs one await.
+ */
+async function* sseBatches(body: ReadableStream<Uint8Array>, onChunk: () => void): AsyncGenerator<EventSourceMessage[]> {
+  const decoder = new TextDecoder()
   let ready: EventSourceMessage[] = []
   const parser = createParser({ onEvent: (e) => ready.push(e) })
-  for await (const chunk of chunks) {
-    onChunk()
-    parser.feed(chunk)
-    if (ready.length === 0) continue
-    const batch = ready
-    ready = []
-    yield batch
+  const reader = body.getReader()
+  try {
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) break
+      onChunk()
+      parser.feed(decoder.decode(value, { stream: true }))
+      if (ready.length === 0) continue
+      const batch = ready
+      ready = []
+      yield batch
+    }
+  } finally {
+    reader.releaseLock()
   }
 }
 
@@ -162,9 +173,9 @@ interface ChatCompletion {
   usage?: Usage | null
 }
 
-async function readJson(response: UpstreamResponse): Promise<ChatCompletion> {
+async function readJson(response: Response): Promise<ChatCompletion> {
   try {
-    return JSON.parse(await response.text()) as ChatCompletion
+    return (await response.json()) as ChatCompletion
   } catch {
     throw new ProviderError('bad_response', 'Upstream sent malformed JSON.')
   }
@@ -184,10 +195,10 @@ function* completionParts(completion: ChatCompletion): Generator<StreamPart> {
   yield { type: 'finish', reason, usage: completion.usage ?? null }
 }
 
-async function httpError(response: UpstreamResponse): Promise<ProviderError> {
+async function httpError(response: Response): Promise<ProviderError> {
   let detail = ''
   try {
-    const body = JSON.parse(await response.text()) as { error?: { message?: string } }
+    const body = (await response.json()) as { error?: { message?: string } }
     detail = body?.error?.message ?? ''
   } catch {
     /* body was not JSON */
