@@ -86,6 +86,8 @@ class StatementCache {
   }
 }
 
+/** What is cached. A statement that needs a plan per query (its best plan depends on the values,
+ * e.g. full-text search) opts out by starting with a comment. */
 const DML = /^\s*(select|insert|update|delete|with)\b/i
 
 /**
