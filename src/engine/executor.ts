@@ -434,7 +434,7 @@ export class RunExecution {
     const content = await this.finalContent(open.text, open.step.id)
     this.emitFinalParts(open, content)
     const now = this.now()
-    const message = await this.db
+    const messageUpdate = this.db
       .updateTable('messages')
       .set({
         status,
@@ -446,8 +446,12 @@ export class RunExecution {
       .where('id', '=', open.message.id)
       .returningAll()
       .executeTakeFirstOrThrow()
+    // Both writes at once (they are independent rows); their events still go out in order.
+    const stepUpdate = this.completeStepRow(open.step, open.step.step_details as Record<string, unknown>, usage)
+    stepUpdate.catch(() => {}) // awaited below, after the message's
+    const message = await messageUpdate
     this.emit({ event: status === 'completed' ? 'thread.message.completed' : 'thread.message.incomplete', data: messageToWire(message) })
-    await this.finishStep(open.step, open.step.step_details as Record<string, unknown>, usage)
+    this.emitStepCompleted(await stepUpdate)
   }
 
   /**
@@ -457,7 +461,9 @@ export class RunExecution {
   private async finalContent(text: string, messageStepId: string): Promise<Message['content']> {
     const annotations: Annotation[] = []
     const extra: Message['content'] = []
-    const tools = [...this.engine.serverTools.values()]
+    // Only the run's own server tools can have made calls to annotate (no step read otherwise).
+    const enabled = new Set((this.settings.tools ?? []).map((t) => t.type))
+    const tools = [...this.engine.serverTools.values()].filter((t) => enabled.has(t.type))
     if (tools.some((t) => t.annotate || t.extraContent)) {
       const steps = await runStepRows(this.db, this.run.id)
       const callsOf = (s: RunStepRow) => (s.step_details as { tool_calls?: ToolCall[] }).tool_calls ?? []
@@ -501,12 +507,19 @@ export class RunExecution {
   }
 
   private async finishStep(step: RunStepRow, details: Record<string, unknown>, usage: Usage): Promise<void> {
-    const row = await this.db
+    this.emitStepCompleted(await this.completeStepRow(step, details, usage))
+  }
+
+  private completeStepRow(step: RunStepRow, details: Record<string, unknown>, usage: Usage): Promise<RunStepRow> {
+    return this.db
       .updateTable('run_steps')
       .set({ status: 'completed', completed_at: this.now(), step_details: JSON.stringify(details), usage: JSON.stringify(usage) })
       .where('id', '=', step.id)
       .returningAll()
       .executeTakeFirstOrThrow()
+  }
+
+  private emitStepCompleted(row: RunStepRow): void {
     this.emit({ event: 'thread.run.step.completed', data: stepToWire(row, { includeFileSearchContent: false }) })
   }
 
