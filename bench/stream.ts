@@ -17,7 +17,8 @@ import { startProcess } from '../test/support/processes.ts'
 
 
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 20000)
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 30)
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 10)
 const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 500)
 
 const pct = (xs: number[], p: number) => {
@@ -128,8 +129,9 @@ async function main() {
     sdk = await startThreadline(join(sdkDir, 'data'), { THREADLINE_CONFIG: sdkConfig })
     const servers = [direct, sdk]
 
-    // Warm up every path (JIT, connections, tokenizer, the lazily loaded AI SDK).
-    for (let i = 0; i < 3; i++) {
+    // Warm up every path (JIT on both of the server's threads, connections, tokenizer, the lazily
+    // loaded AI SDK, and the database's prepared statements, which settle on a plan after 5 runs).
+    for (let i = 0; i < WARMUP; i++) {
       const t0 = performance.now()
       await consume(await fetch(upstream.url + '/chat/completions', { method: 'POST', body: JSON.stringify({ model: 'fake', messages: [] }) }), () => true, t0)
       for (const tl of servers) await tl.streamRun(await tl.newThread('warm'), performance.now())
@@ -162,7 +164,7 @@ async function main() {
       `| ${label} | ${fmt(rate(s), 0)} | ${fmt(flowing(s), 0)} | ${fmt(ttft(s, 50), 2)} | ${fmt(ttft(s, 99), 2)} | ${fmt(pct(s.map((x) => x.totalMs), 50))} |`
     const versus = (label: string, s: StreamStats[]) =>
       `${label}/(a): throughput ${fmt(rate(s) / rate(fromUpstream), 2)} whole stream, ${fmt(flowing(s) / flowing(fromUpstream), 2)} after the first token; added TTFT p50 ${fmt(ttft(s, 50) - ttft(fromUpstream, 50), 2)} ms`
-    console.log(`\n## bench:stream — ${TOKENS} tokens per stream, ${ROUNDS} rounds, ${CONCURRENT} concurrent runs\n`)
+    console.log(`\n## bench:stream — ${TOKENS} tokens per stream, ${ROUNDS} rounds after ${WARMUP} warm-up rounds, ${CONCURRENT} concurrent runs\n`)
     console.log('| path | tokens/s p50 (whole stream) | tokens/s p50 (after first token) | TTFT p50 (ms) | TTFT p99 (ms) | stream total p50 (ms) |')
     console.log('|---|---|---|---|---|---|')
     console.log(row('(a) direct from upstream', fromUpstream))
