@@ -434,18 +434,20 @@ export class RunExecution {
     const content = await this.finalContent(open.text, open.step.id)
     this.emitFinalParts(open, content)
     const now = this.now()
+    const final = {
+      status,
+      completed_at: status === 'completed' ? now : null,
+      incomplete_at: status === 'incomplete' ? now : null,
+      incomplete_details: status === 'incomplete' ? { reason: 'max_tokens' } : null,
+    }
+    // The text can be long: it is not read back (only metadata, which a client may have modified).
     const messageUpdate = this.db
       .updateTable('messages')
-      .set({
-        status,
-        content: JSON.stringify(content),
-        completed_at: status === 'completed' ? now : null,
-        incomplete_at: status === 'incomplete' ? now : null,
-        incomplete_details: JSON.stringify(status === 'incomplete' ? { reason: 'max_tokens' } : null),
-      })
+      .set({ ...final, content: JSON.stringify(content), incomplete_details: JSON.stringify(final.incomplete_details) })
       .where('id', '=', open.message.id)
-      .returningAll()
+      .returning(['metadata', 'seq'])
       .executeTakeFirstOrThrow()
+      .then((stored): MessageRow => ({ ...open.message, ...final, content, ...stored }))
     // Both writes at once (they are independent rows); their events still go out in order.
     const stepUpdate = this.completeStepRow(open.step, open.step.step_details as Record<string, unknown>, usage)
     stepUpdate.catch(() => {}) // awaited below, after the message's
