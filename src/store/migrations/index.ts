@@ -4,6 +4,7 @@ import * as m002 from './002_files.ts'
 import * as m003 from './003_search_stats.ts'
 import * as m004 from './004_chunk_index_unique.ts'
 import * as m005 from './005_chunk_tsv_supplied.ts'
+import * as m006 from './006_chunk_storage_uncompressed.ts'
 
 /** Numbered migrations, applied in order at start-up; the same files serve PGlite and Postgres. */
 const migrations: Record<string, Migration> = {
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   '003_search_stats': m003,
   '004_chunk_index_unique': m004,
   '005_chunk_tsv_supplied': m005,
+  '006_chunk_storage_uncompressed': m006,
 }
 
 export const migrationProvider: MigrationProvider = {
