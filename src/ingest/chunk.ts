@@ -67,6 +67,8 @@ export class Chunker {
   /** Tokens from `head` on that the previous chunk already covered. */
   private covered = 0
   private readonly step: number
+  /** Decoded text of steps of `tokens`, by start index (see `decodeWindow`). */
+  private decoded = new Map<number, string>()
 
   constructor(private readonly opts: ChunkingOptions = AUTO_CHUNKING) {
     this.step = opts.maxTokens - opts.overlapTokens
@@ -91,6 +93,7 @@ export class Chunker {
     }
     this.tokens = []
     this.head = 0
+    this.decoded.clear()
     return out
   }
 
@@ -100,15 +103,38 @@ export class Chunker {
     this.pending = this.pending.slice(end)
     const { maxTokens, overlapTokens } = this.opts
     while (this.tokens.length - this.head >= maxTokens) {
-      out.push(decode(this.tokens.slice(this.head, this.head + maxTokens)).trim())
+      out.push(this.decodeWindow(this.head, this.head + maxTokens).trim())
+      this.decoded.delete(this.head)
       this.head += this.step
       this.covered = overlapTokens
     }
     // Drop consumed tokens now and then (not per window: that would copy the buffer each time).
     if (this.head > 16_384) {
       this.tokens = this.tokens.slice(this.head)
+      this.decoded = new Map([...this.decoded].map(([at, text]) => [at - this.head, text]))
       this.head = 0
     }
+  }
+
+  /**
+   * The text of tokens `from`..`to`. Windows overlap, so when a window is a whole number of steps
+   * each step's tokens are decoded once and reused by the next window; a step whose text starts or
+   * ends inside a character (U+FFFD at its edge) makes the window decode whole instead.
+   */
+  private decodeWindow(from: number, to: number): string {
+    const step = this.step
+    if (step <= 0 || (to - from) % step !== 0) return decode(this.tokens.slice(from, to))
+    let text = ''
+    for (let at = from; at < to; at += step) {
+      let piece = this.decoded.get(at)
+      if (piece === undefined) {
+        piece = decode(this.tokens.slice(at, at + step))
+        this.decoded.set(at, piece)
+      }
+      if (piece.startsWith('\uFFFD') || piece.endsWith('\uFFFD')) return decode(this.tokens.slice(from, to))
+      text += piece
+    }
+    return text
   }
 }
 

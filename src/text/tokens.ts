@@ -23,8 +23,8 @@ const CACHE_LIMIT = 100_000
  */
 export function encode(text: string): number[] {
   const out: number[] = []
-  for (const match of text.matchAll(PIECES)) {
-    const piece = match[0]
+  // `match` with the global flag gives the pieces as plain strings (no match object per piece).
+  for (const piece of text.match(PIECES) ?? []) {
     let tokens = cache.get(piece)
     if (!tokens) {
       tokens = tokenizer().encode(piece, [], [])
