@@ -136,6 +136,8 @@ try {
         port.postMessage({ id: request.id, error: errorFields(err) })
       }
     })
+    // Whatever failed is answered; the queue goes on for the requests behind it.
+    chain = chain.catch((err: unknown) => port.postMessage({ id: request.id, error: errorFields(err) }))
   })
   port.postMessage({ ready: true })
 } catch (err) {
