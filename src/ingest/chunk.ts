@@ -31,11 +31,10 @@ function hasLongRun(text: string): boolean {
   return false
 }
 
-function encodeSegment(segment: string): number[] {
-  if (!hasLongRun(segment)) return encode(segment)
-  const out: number[] = []
-  for (const part of segment.split(RUN_PIECE)) if (part) for (const t of encode(part)) out.push(t)
-  return out
+/** Appends the tokens of `segment` to `out`. */
+function encodeSegment(segment: string, out: number[]): void {
+  if (!hasLongRun(segment)) return void encode(segment, out)
+  for (const part of segment.split(RUN_PIECE)) if (part) encode(part, out)
 }
 
 /** Where the segment starting at 0 ends: at a line break (or anywhere, for a pathological single line). */
@@ -99,7 +98,7 @@ export class Chunker {
 
   private cutSegment(out: string[]): void {
     const end = segmentEnd(this.pending)
-    for (const t of encodeSegment(this.pending.slice(0, end))) this.tokens.push(t)
+    encodeSegment(this.pending.slice(0, end), this.tokens)
     this.pending = this.pending.slice(end)
     const { maxTokens, overlapTokens } = this.opts
     while (this.tokens.length - this.head >= maxTokens) {

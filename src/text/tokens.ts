@@ -18,11 +18,10 @@ const cache = new Map<string, number[]>()
 const CACHE_LIMIT = 100_000
 
 /**
- * Tokens of `text`. Special-token strings such as `<|endoftext|>` in a document are ordinary
+ * Tokens of `text` (appended to `out`, if given). Special-token strings such as `<|endoftext|>` in a document are ordinary
  * text here (js-tiktoken would throw on them by default).
  */
-export function encode(text: string): number[] {
-  const out: number[] = []
+export function encode(text: string, out: number[] = []): number[] {
   // `match` with the global flag gives the pieces as plain strings (no match object per piece).
   for (const piece of text.match(PIECES) ?? []) {
     let tokens = cache.get(piece)
