@@ -11,57 +11,27 @@ const HEADERS = {
   'x-accel-buffering': 'no',
 }
 
-/** Where frames go: the Node response itself, or a web stream when there is none. */
-interface FrameSink {
-  write(text: string): void
-  end(): void
-  onClose(listener: () => void): void
-}
-
 /**
  * Stream a run's events after `afterSeq` as Server-Sent Events, ending after `done`. The stream is
  * only a subscriber: closing it never affects the run.
  *
- * On the Node server the frames are written straight to the socket's response: a web
- * ReadableStream in between costs a few promise hops per write, on the path of every token.
+ * The frames are written straight to Node's response: a web ReadableStream in between costs a few
+ * promise hops per write, on the path of every token.
  */
 export async function sseStream(c: Ctx, events: EventLog, runId: string, afterSeq: number, keepAliveMs = 15_000): Promise<Response> {
-  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing
-  if (!outgoing) {
-    let sink!: FrameSink
-    const encoder = new TextEncoder()
-    const closeListeners: (() => void)[] = []
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        sink = {
-          write: (text) => controller.enqueue(encoder.encode(text)),
-          end: () => controller.close(),
-          onClose: (listener) => closeListeners.push(listener),
-        }
-      },
-      cancel: () => closeListeners.forEach((l) => l()),
-    })
-    await pipeEvents(sink, events, runId, afterSeq, keepAliveMs)
-    return new Response(body, { headers: HEADERS })
-  }
+  const { outgoing } = c.env as { outgoing: ServerResponse }
   outgoing.writeHead(200, HEADERS)
   outgoing.flushHeaders()
-  await pipeEvents(
-    { write: (text) => void outgoing.write(text), end: () => outgoing.end(), onClose: (listener) => outgoing.once('close', listener) },
-    events,
-    runId,
-    afterSeq,
-    keepAliveMs,
-  )
+  await pipeEvents(outgoing, events, runId, afterSeq, keepAliveMs)
   return RESPONSE_ALREADY_SENT
 }
 
-async function pipeEvents(sink: FrameSink, events: EventLog, runId: string, afterSeq: number, keepAliveMs: number): Promise<void> {
+async function pipeEvents(response: ServerResponse, events: EventLog, runId: string, afterSeq: number, keepAliveMs: number): Promise<void> {
   let unsubscribe: (() => void) | undefined
   let stopped = false
   let closed = false
   const keepAlive = setInterval(() => {
-    if (!closed && !stopped) sink.write(SSE_KEEPALIVE)
+    if (!closed && !stopped) response.write(SSE_KEEPALIVE)
   }, keepAliveMs)
   keepAlive.unref()
   const stop = () => {
@@ -69,7 +39,7 @@ async function pipeEvents(sink: FrameSink, events: EventLog, runId: string, afte
     unsubscribe?.()
     clearInterval(keepAlive)
   }
-  sink.onClose(stop)
+  response.once('close', stop)
   // Frames published together (e.g. step.created … message.in_progress) go out as one write, at
   // the next microtask: batching on a later macrotask would hold the first token back while a
   // burst from the upstream is still being parsed.
@@ -78,11 +48,11 @@ async function pipeEvents(sink: FrameSink, events: EventLog, runId: string, afte
   const flush = () => {
     scheduled = false
     if (stopped) return // the client went away
-    if (batch) sink.write(batch)
+    if (batch) response.write(batch)
     batch = ''
     if (closed) {
       stop()
-      sink.end()
+      response.end()
     }
   }
   unsubscribe = await events.subscribe(runId, afterSeq, (e) => {

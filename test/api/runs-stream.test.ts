@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startTestServer, type TestContext } from '../support/harness.ts'
-import { assertValidEvent, collectEvents, deltaText, names, readSse, TEXT_RUN_EVENTS } from '../support/stream.ts'
+import { collectEvents, deltaText, names, readSse, TEXT_RUN_EVENTS } from '../support/stream.ts'
 
 let t: TestContext
 let assistantId: string

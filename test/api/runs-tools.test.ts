@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startTestServer, type TestContext } from '../support/harness.ts'
-import { TEXT_ANSWER_EVENTS, assertValidEvent, collectEvents, names, readSse } from '../support/stream.ts'
+import { TEXT_ANSWER_EVENTS, collectEvents, names, readSse } from '../support/stream.ts'
 
 let t: TestContext
 let assistantId: string

@@ -87,7 +87,7 @@ export function runRoutes(r: RouteTable, services: AppServices) {
     const body = await readBody(c, SubmitToolOutputs)
     if (body.stream) {
       await getRunRow(db, project, threadId, runId)
-      // Subscribe before submitting so the continuation's first event cannot be missed.
+      // The stream starts at the log's head from before the submit, so the continuation's first event cannot be missed.
       const from = await engine().events.head(runId)
       await engine().submitToolOutputs(project, threadId, runId, body)
       return sseStream(c, engine().events, runId, from)

@@ -2,7 +2,6 @@ import type { AppServices } from '../../services.ts'
 import { addFilesToStore, createVectorStoreWithFiles } from '../../files/vector-store-files.ts'
 import { searchChunks } from '../../ingest/search.ts'
 import { rewriteQuery } from '../../ingest/rewrite.ts'
-import { invalidRequest } from '../../protocol/errors.ts'
 import {
   CreateFileBatch,
   CreateVectorStore,

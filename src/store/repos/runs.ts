@@ -3,7 +3,7 @@ import type { Run } from '../../protocol/objects.ts'
 import type { Db } from '../db.ts'
 import { listPage, type ListQuery } from '../pagination.ts'
 import { sql } from 'kysely'
-import type { AssistantRow, MessageRow, NewRun, RunRow, RunUpdate } from '../tables.ts'
+import type { AssistantRow, MessageRow, RunRow, RunUpdate } from '../tables.ts'
 
 export const ACTIVE_RUN_STATUSES = ['queued', 'in_progress', 'requires_action', 'cancelling'] as const
 
@@ -110,10 +110,6 @@ export async function findActiveRun(db: Db, threadId: string): Promise<{ id: str
     .where('thread_id', '=', threadId)
     .where('status', 'in', ACTIVE_RUN_STATUSES)
     .executeTakeFirst()
-}
-
-export async function insertRun(db: Db, values: NewRun): Promise<RunRow> {
-  return db.insertInto('runs').values(values).returningAll().executeTakeFirstOrThrow()
 }
 
 export async function getRunRow(db: Db, project: string, threadId: string, id: string): Promise<RunRow> {
