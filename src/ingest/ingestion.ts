@@ -7,12 +7,17 @@ import { addLexemeStats, removeFileChunks } from './term-stats.ts'
 import { Embedder } from './embeddings.ts'
 import { chunkLexemes, type ChunkLexemes } from './lexemes.ts'
 import { IngestError } from './parse.ts'
-import { documentText } from './source.ts'
+import { documentText, STREAM_MIN_BYTES } from './source.ts'
 import { ApiError, notFound } from '../protocol/errors.ts'
 
 const INGEST_TASK = 'threadline_ingest_file'
-/** Files ingested at once per process: parsing and tokenizing are CPU-bound. */
+/** Groups of files ingested at once per process: parsing and tokenizing are CPU-bound. */
 const CONCURRENCY = 2
+/**
+ * Files taken together: their chunks share insert statements, lexeme look-ups and one completing
+ * transaction, so many small files do not each pay a dozen database round trips.
+ */
+const FILES_PER_GROUP = 64
 /** Chunks written per insert statement. */
 const INSERT_BATCH = 200
 
@@ -22,15 +27,35 @@ interface Job {
   project: string
 }
 
+interface Waiting {
+  job: Job
+  done: () => void
+}
+
+/** One file's ingestion: where its chunks go and what they add up to. */
+interface FileTally {
+  storeId: string
+  fileId: string
+  count: number
+  usageBytes: number
+  /** Chunks containing each lexeme (the store's statistics). */
+  documentFrequencies: Map<string, number>
+  error: { code: string; message: string } | null
+}
+
 /**
- * Background ingestion: parse → chunk → (embed) → index, one vector-store file per job.
- * Jobs go through `services.jobs` (in-process in embedded mode, the shared Postgres queue in
- * cluster mode). The job's real state is the file's `in_progress` row, so a restart simply
- * re-queues those rows and a duplicate job finds nothing left to do.
+ * Background ingestion: parse → chunk → (embed) → index. Jobs go through `services.jobs`
+ * (in-process in embedded mode, the shared Postgres queue in cluster mode), one per vector-store
+ * file; the jobs waiting in this process are taken in groups. The job's real state is the file's
+ * `in_progress` row, so a restart simply re-queues those rows and a duplicate job finds nothing
+ * left to do.
  */
 export class Ingestor {
+  /** Groups under way, and those of them still being read and chunked. */
   private running = 0
-  private waiting: (() => void)[] = []
+  private chunking = 0
+  private scheduled = false
+  private waiting: Waiting[] = []
   private stopped = false
   private readonly abort = new AbortController()
   private readonly embedder: Embedder | null
@@ -57,17 +82,13 @@ export class Ingestor {
     return pending.length
   }
 
-  /** The job handler: at most CONCURRENCY files at once in this process. */
-  async run(job: Job): Promise<void> {
-    if (this.stopped) return
-    while (this.running >= CONCURRENCY) await new Promise<void>((resolve) => this.waiting.push(resolve))
-    this.running++
-    try {
-      await this.process(job)
-    } finally {
-      this.running--
-      this.waiting.shift()?.()
-    }
+  /** The job handler: resolves once the file's group is done. */
+  run(job: Job): Promise<void> {
+    if (this.stopped) return Promise.resolve()
+    return new Promise((done) => {
+      this.waiting.push({ job, done })
+      this.scheduleGroups()
+    })
   }
 
   /** Resolves when no file of the database is waiting for ingestion (tests). */
@@ -87,86 +108,198 @@ export class Ingestor {
   async stop(): Promise<void> {
     this.stopped = true
     this.abort.abort(new Error('shutting down'))
-    for (const w of this.waiting.splice(0)) w()
+    for (const w of this.waiting.splice(0)) w.done()
     while (this.running > 0) await new Promise((resolve) => setTimeout(resolve, 10))
   }
 
-  private async process(job: Job): Promise<void> {
-    const { db, log } = this.services
-    let writer: ChunkWriter | null = null
-    try {
-      // The store file and the file's name and place in one query (this runs once per file).
-      const row = await db
-        .selectFrom('vector_store_files as vf')
-        .leftJoin('files as f', (j) => j.onRef('f.id', '=', 'vf.id').onRef('f.project_id', '=', 'vf.project_id'))
-        .select(['vf.status', 'vf.chunking_strategy', 'vf.chunk_count', 'f.filename', 'f.storage_key'])
-        .where('vf.vector_store_id', '=', job.storeId)
-        .where('vf.id', '=', job.fileId)
-        .executeTakeFirst()
-      if (!row || row.status !== 'in_progress') return
-      if (row.filename === null || row.storage_key === null) throw notFound('file', job.fileId)
-      const chunking = row.chunking_strategy as unknown as stores.ChunkingStrategyObject
-      const slices = await documentText((await fileStorage(this.services.config)).pathOf(row.storage_key), row.filename)
-      // A previous attempt (a restart) may have left some chunks; a file ingested before (counted in
-      // the store's statistics) is taken out of them first.
-      if (row.chunk_count > 0) await db.transaction().execute((trx) => removeFileChunks(trx, job.storeId, job.fileId))
-      else await db.deleteFrom('chunks').where('vector_store_id', '=', job.storeId).where('file_id', '=', job.fileId).execute()
-      // Text flows slice → chunks → batches written as they fill: memory stays bounded whatever the
-      // file's size (for plain-text files; others are parsed whole first).
-      const chunker = new Chunker({ maxTokens: chunking.static.max_chunk_size_tokens, overlapTokens: chunking.static.chunk_overlap_tokens })
-      const written = (writer = new ChunkWriter(db, this.embedder, job.storeId, job.fileId, this.abort.signal))
-      for await (const slice of slices) {
-        for (const chunk of chunker.push(slice)) await writer.add(chunk)
-        if (this.stopped) return
+  /** Jobs that arrive together (a batch's files) are grouped: the grouping waits for the rest of them. */
+  private scheduleGroups(): void {
+    if (this.scheduled) return
+    this.scheduled = true
+    setImmediate(() => {
+      this.scheduled = false
+      this.startGroups()
+    })
+  }
+
+  /**
+   * At most CONCURRENCY groups are read and chunked at once (CPU work on this thread); a group
+   * that has handed all its chunks to the database makes room for the next while it is settled.
+   */
+  private startGroups(): void {
+    while (!this.stopped && this.chunking < CONCURRENCY && this.waiting.length > 0) {
+      const group = this.waiting.splice(0, FILES_PER_GROUP)
+      const jobs = group.map((w) => w.job)
+      this.running++
+      this.chunking++
+      let chunked = false
+      const release = () => {
+        if (chunked) return
+        chunked = true
+        this.chunking--
+        this.startGroups()
       }
-      for (const chunk of chunker.finish()) await writer.add(chunk)
-      await writer.flush()
-      if (this.stopped) return
-      await db.transaction().execute(async (trx) => {
-        // Locked, so a duplicate job waits here and then finds the file no longer in progress.
-        const current = await lockStatus(trx, job)
-        if (current === 'completed') return // a duplicate job finished it
-        if (current !== 'in_progress') {
-          // Cancelled (or removed) meanwhile: keep nothing of it.
-          await trx.deleteFrom('chunks').where('vector_store_id', '=', job.storeId).where('file_id', '=', job.fileId).execute()
-          return
-        }
-        await addLexemeStats(trx, job.storeId, job.fileId, written.documentFrequencies, written.count)
-        await stores.finishStoreFile(trx, job.storeId, job.fileId, { status: 'completed', usageBytes: written.usageBytes })
-      })
-      log.debug({ storeId: job.storeId, fileId: job.fileId, chunks: writer.count }, 'file ingested')
-    } catch (err) {
-      if (this.stopped) return // the next start picks the file up again
-      const error =
-        err instanceof IngestError
-          ? { code: err.code, message: err.message }
-          : err instanceof ApiError && err.status === 404
-            ? { code: 'invalid_file', message: 'The file was deleted before it could be processed.' }
-            : { code: 'server_error', message: 'The file could not be processed because of a server error.' }
-      if (error.code === 'server_error') log.error({ err, storeId: job.storeId, fileId: job.fileId }, 'file ingestion failed')
-      await writer?.abandon()
-      await db
-        .transaction()
-        .execute(async (trx) => {
-          // A streamed file can fail after some of its chunks were written: none of them stay searchable.
-          if ((await lockStatus(trx, job)) !== 'in_progress') return
-          await trx.deleteFrom('chunks').where('vector_store_id', '=', job.storeId).where('file_id', '=', job.fileId).execute()
-          await stores.finishStoreFile(trx, job.storeId, job.fileId, { status: 'failed', error })
+      this.processGroup(jobs, release)
+        .catch(async (err) => {
+          // Failed outside any one file (the database): the files fail rather than wait forever.
+          this.services.log.error({ err }, 'file ingestion failed')
+          if (this.stopped) return
+          const tallies = jobs.map((j) => ({ ...emptyTally(j.storeId, j.fileId), error: SERVER_ERROR }))
+          await settleFiles(this.services.db, tallies).catch((e) => this.services.log.error({ err: e }, 'could not record the outcome of file ingestion'))
         })
-        .catch((e) => log.error({ err: e }, 'could not record ingestion failure'))
+        .finally(() => {
+          this.running--
+          for (const w of group) w.done()
+          release()
+        })
     }
+  }
+
+  /**
+   * Ingest a group of files one after another through one chunk writer. Files are settled
+   * (completed or failed, in one transaction) before each large file and at the end, so small
+   * files do not wait for a large one.
+   */
+  private async processGroup(jobs: Job[], chunked: () => void): Promise<void> {
+    const { db, log } = this.services
+    const storage = await fileStorage(this.services.config)
+    const rows = await groupRows(db, jobs)
+    // Leftovers of an earlier attempt (a restart): a file already counted in its store's
+    // statistics is taken out of them; the chunks of the others simply go.
+    for (const row of rows) if (row.chunk_count > 0) await db.transaction().execute((trx) => removeFileChunks(trx, row.vector_store_id, row.id))
+    await deleteChunksOf(db, rows.filter((r) => r.chunk_count === 0))
+    const writer = new ChunkWriter(db, this.embedder, this.abort.signal)
+    let unsettled: FileTally[] = []
+    const settle = async () => {
+      const tallies = unsettled
+      unsettled = []
+      try {
+        await writer.flush()
+      } catch (err) {
+        // The writes failed: none of these files can be completed.
+        log.error({ err, files: tallies.length }, 'file ingestion failed')
+        for (const t of tallies) t.error ??= SERVER_ERROR
+        await writer.abandon()
+      }
+      if (!this.stopped) await settleFiles(db, tallies).catch((err) => log.error({ err }, 'could not record the outcome of file ingestion'))
+    }
+    for (const row of rows) {
+      if (this.stopped) return // unfinished files stay `in_progress` for the next start
+      const large = Number(row.bytes) > STREAM_MIN_BYTES
+      if (large && unsettled.length > 0) await settle()
+      const tally = emptyTally(row.vector_store_id, row.id)
+      unsettled.push(tally)
+      try {
+        if (row.filename === null || row.storage_key === null) throw notFound('file', row.id)
+        const chunking = row.chunking_strategy as unknown as stores.ChunkingStrategyObject
+        // Text flows slice → chunks → batches written as they fill: memory stays bounded whatever
+        // the file's size (for plain-text files; others are parsed whole first).
+        const slices = await documentText(storage.pathOf(row.storage_key), row.filename)
+        const chunker = new Chunker({ maxTokens: chunking.static.max_chunk_size_tokens, overlapTokens: chunking.static.chunk_overlap_tokens })
+        for await (const slice of slices) {
+          for (const chunk of chunker.push(slice)) await writer.add(tally, chunk)
+          if (this.stopped) return
+        }
+        for (const chunk of chunker.finish()) await writer.add(tally, chunk)
+      } catch (err) {
+        if (this.stopped) return
+        tally.error = ingestFailure(err)
+        if (tally.error === SERVER_ERROR) log.error({ err, storeId: row.vector_store_id, fileId: row.id }, 'file ingestion failed')
+      }
+      if (large) await settle()
+    }
+    chunked()
+    await settle()
+    log.debug({ files: rows.length }, 'files ingested')
   }
 }
 
-async function lockStatus(db: Db, job: Job): Promise<string | undefined> {
-  const row = await db
+function emptyTally(storeId: string, fileId: string): FileTally {
+  return { storeId, fileId, count: 0, usageBytes: 0, documentFrequencies: new Map(), error: null }
+}
+
+const SERVER_ERROR = { code: 'server_error', message: 'The file could not be processed because of a server error.' }
+
+/** What a file's `last_error` says about why it could not be ingested. */
+function ingestFailure(err: unknown): { code: string; message: string } {
+  if (err instanceof IngestError) return { code: err.code, message: err.message }
+  if (err instanceof ApiError && err.status === 404) return { code: 'invalid_file', message: 'The file was deleted before it could be processed.' }
+  return SERVER_ERROR
+}
+
+/** The group's files still in progress, with their names, places and sizes: one query, smallest first. */
+async function groupRows(db: Db, jobs: Job[]) {
+  if (jobs.length === 0) return []
+  return db
+    .selectFrom('vector_store_files as vf')
+    .leftJoin('files as f', (j) => j.onRef('f.id', '=', 'vf.id').onRef('f.project_id', '=', 'vf.project_id'))
+    .select(['vf.vector_store_id', 'vf.id', 'vf.chunking_strategy', 'vf.chunk_count', 'f.filename', 'f.storage_key', 'f.bytes'])
+    .where('vf.status', '=', 'in_progress')
+    .where((eb) => eb.or(jobs.map((j) => eb.and([eb('vf.vector_store_id', '=', j.storeId), eb('vf.id', '=', j.fileId)]))))
+    .orderBy('f.bytes')
+    .orderBy('vf.seq')
+    .execute()
+}
+
+type FileKey = { vector_store_id: string; id: string }
+
+/** Delete the chunks of these store files (one statement). */
+async function deleteChunksOf(db: Db, files: FileKey[]): Promise<void> {
+  if (files.length === 0) return
+  await db
+    .deleteFrom('chunks')
+    .where((eb) => eb.or(files.map((f) => eb.and([eb('vector_store_id', '=', f.vector_store_id), eb('file_id', '=', f.id)]))))
+    .execute()
+}
+
+/**
+ * Complete or fail ingested files in one transaction. Their rows are locked, so a duplicate job
+ * waits here and then finds them no longer in progress; a file cancelled or removed meanwhile
+ * keeps nothing.
+ */
+async function settleFiles(db: Db, tallies: FileTally[]): Promise<void> {
+  if (tallies.length === 0) return
+  await db.transaction().execute(async (trx) => {
+    const statuses = await lockStatuses(trx, tallies)
+    const current = tallies.filter((t) => statuses.get(fileKey(t)) === 'in_progress')
+    const completed = current.filter((t) => !t.error)
+    const failed = current.filter((t) => t.error)
+    // A file that failed part-way (e.g. a streamed file found not to be text) had some chunks
+    // written: none of them stay searchable. Nor do those of files no longer in progress, unless
+    // a duplicate job completed them.
+    const discard = tallies.filter((t) => (statuses.get(fileKey(t)) === 'in_progress' ? t.error : statuses.get(fileKey(t)) !== 'completed'))
+    await deleteChunksOf(trx, discard.map((t) => ({ vector_store_id: t.storeId, id: t.fileId })))
+    for (const [storeId, files] of Map.groupBy(completed, (t) => t.storeId)) {
+      await addLexemeStats(trx, storeId, sumFrequencies(files.map((t) => t.documentFrequencies)))
+    }
+    await stores.completeStoreFiles(
+      trx,
+      completed.map((t) => ({ storeId: t.storeId, fileId: t.fileId, usageBytes: t.usageBytes, chunkCount: t.count })),
+    )
+    for (const t of failed) await stores.finishStoreFile(trx, t.storeId, t.fileId, { status: 'failed', error: t.error! })
+  })
+}
+
+const fileKey = (t: FileTally) => `${t.storeId}\u0000${t.fileId}`
+
+/** The statuses of these files, their rows locked (in one order, so concurrent groups cannot deadlock). */
+async function lockStatuses(db: Db, tallies: FileTally[]): Promise<Map<string, string>> {
+  const rows = await db
     .selectFrom('vector_store_files')
-    .select('status')
-    .where('vector_store_id', '=', job.storeId)
-    .where('id', '=', job.fileId)
+    .select(['vector_store_id', 'id', 'status'])
+    .where((eb) => eb.or(tallies.map((t) => eb.and([eb('vector_store_id', '=', t.storeId), eb('id', '=', t.fileId)]))))
+    .orderBy('vector_store_id')
+    .orderBy('id')
     .forUpdate()
-    .executeTakeFirst()
-  return row?.status
+    .execute()
+  return new Map(rows.map((r) => [`${r.vector_store_id}\u0000${r.id}`, r.status]))
+}
+
+function sumFrequencies(maps: Map<string, number>[]): Map<string, number> {
+  if (maps.length === 1) return maps[0]
+  const sum = new Map<string, number>()
+  for (const m of maps) for (const [lexeme, n] of m) sum.set(lexeme, (sum.get(lexeme) ?? 0) + n)
+  return sum
 }
 
 /** Batches whose lexemes (and embeddings) are being prepared while earlier ones are written. */
@@ -174,25 +307,27 @@ const PREPARE_AHEAD = 1
 /** Inserts sent to the database and not yet done. */
 const MAX_INSERTS = 2
 
+interface PendingChunk {
+  tally: FileTally
+  index: number
+  text: string
+}
+
 interface PreparedBatch {
-  texts: string[]
-  first: number
+  chunks: PendingChunk[]
   lexemes: Promise<ChunkLexemes[]>
   vectors: Promise<number[][] | null>
 }
 
 /**
- * Writes a file's chunks in batches of INSERT_BATCH with their full-text vectors (and embeddings),
- * and counts the document frequencies of their lexemes for the store's statistics. A pipeline, so
- * that cutting chunks (here) and writing them (on the database's thread) overlap: the next batch's
- * lexemes are looked up while the previous one is being inserted; memory stays bounded by a few
- * batches.
+ * Writes chunks (of one file or of several) in batches of INSERT_BATCH with their full-text
+ * vectors (and embeddings), and counts each file's chunks, bytes and lexeme document frequencies.
+ * A pipeline, so that cutting chunks (here) and writing them (on the database's thread) overlap:
+ * the next batch's lexemes are looked up while the previous one is being inserted; memory stays
+ * bounded by a few batches.
  */
 class ChunkWriter {
-  count = 0
-  usageBytes = 0
-  readonly documentFrequencies = new Map<string, number>()
-  private batch: string[] = []
+  private batch: PendingChunk[] = []
   private prepared: PreparedBatch[] = []
   private inserts: Promise<unknown>[] = []
   private failure: unknown = null
@@ -200,13 +335,11 @@ class ChunkWriter {
   constructor(
     private readonly db: Db,
     private readonly embedder: Embedder | null,
-    private readonly storeId: string,
-    private readonly fileId: string,
     private readonly signal: AbortSignal,
   ) {}
 
-  async add(text: string): Promise<void> {
-    this.batch.push(text)
+  async add(tally: FileTally, text: string): Promise<void> {
+    this.batch.push({ tally, index: tally.count++, text })
     if (this.batch.length < INSERT_BATCH) return
     this.prepare()
     if (this.prepared.length > PREPARE_AHEAD) await this.writeOldest()
@@ -214,47 +347,61 @@ class ChunkWriter {
     await new Promise((resolve) => setImmediate(resolve))
   }
 
-  /** Write everything still pending; rethrows the first failure. */
+  /** Write everything still pending; rethrows the first failure (once). */
   async flush(): Promise<void> {
     if (this.batch.length > 0) this.prepare()
     while (this.prepared.length > 0) await this.writeOldest()
     await Promise.all(this.inserts)
     this.inserts = []
-    if (this.failure) throw this.failure
+    const failure = this.failure
+    this.failure = null
+    if (failure) throw failure
   }
 
   /** Wait for whatever is under way, whatever its outcome (before cleaning up after a failure). */
   async abandon(): Promise<void> {
+    this.batch = []
     await Promise.allSettled(this.prepared.flatMap((p) => [p.lexemes, p.vectors]))
     this.prepared = []
     await Promise.all(this.inserts)
     this.inserts = []
+    this.failure = null
   }
 
   private prepare(): void {
-    const texts = this.batch
+    const chunks = this.batch
     this.batch = []
+    const texts = chunks.map((c) => c.text)
     const lexemes = chunkLexemes(this.db, texts)
     const vectors = this.embedder ? this.embedder.embed(texts, this.signal) : Promise.resolve(null)
     // Awaited in order later; a failure must not count as unhandled meanwhile.
     lexemes.catch(() => undefined)
     vectors.catch(() => undefined)
-    this.prepared.push({ texts, first: this.count, lexemes, vectors })
-    this.count += texts.length
+    this.prepared.push({ chunks, lexemes, vectors })
   }
 
   private async writeOldest(): Promise<void> {
-    const { texts, first, lexemes: pending, vectors: pendingVectors } = this.prepared.shift()!
+    const { chunks, lexemes: pending, vectors: pendingVectors } = this.prepared.shift()!
     const [lexemes, vectors] = await Promise.all([pending, pendingVectors])
-    for (const { lexemes: distinct } of lexemes) for (const l of distinct) this.documentFrequencies.set(l, (this.documentFrequencies.get(l) ?? 0) + 1)
-    this.usageBytes += texts.reduce((n, p) => n + Buffer.byteLength(p), 0) + (vectors ? vectors.length * (vectors[0]?.length ?? 0) * 4 : 0)
+    chunks.forEach(({ tally, text }, j) => {
+      const df = tally.documentFrequencies
+      for (const l of lexemes[j].lexemes) df.set(l, (df.get(l) ?? 0) + 1)
+      tally.usageBytes += Buffer.byteLength(text) + (vectors ? (vectors[j]?.length ?? 0) * 4 : 0)
+    })
     while (this.inserts.length >= MAX_INSERTS) await this.inserts.shift()
     if (this.failure) throw this.failure
     this.inserts.push(
       this.db
         .insertInto('chunks')
         .values(
-          texts.map((text, j) => ({ vector_store_id: this.storeId, file_id: this.fileId, chunk_index: first + j, text, tsv: lexemes[j].tsv, embedding: vectors?.[j] ?? null })),
+          chunks.map(({ tally, index, text }, j) => ({
+            vector_store_id: tally.storeId,
+            file_id: tally.fileId,
+            chunk_index: index,
+            text,
+            tsv: lexemes[j].tsv,
+            embedding: vectors?.[j] ?? null,
+          })),
         )
         // A duplicate job writes the same chunks: keep one of each.
         .onConflict((oc) => oc.columns(['vector_store_id', 'file_id', 'chunk_index']).doNothing())

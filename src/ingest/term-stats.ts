@@ -25,11 +25,11 @@ export async function addFileStats(db: Db, storeId: string, fileId: string, chun
 const STATS_BATCH = 5000
 
 /**
- * Count a file's (just inserted) chunks into its store's statistics from the document
- * frequencies ingestion collected while building the chunks' vectors (no pass over the index).
+ * Count just-inserted chunks into their store's statistics from the document frequencies
+ * ingestion collected while building the chunks' vectors (no pass over the index). The files'
+ * chunk counts are set with their completion (`completeStoreFiles`).
  */
-export async function addLexemeStats(db: Db, storeId: string, fileId: string, df: Map<string, number>, chunkCount: number): Promise<void> {
-  if (chunkCount === 0) return
+export async function addLexemeStats(db: Db, storeId: string, df: Map<string, number>): Promise<void> {
   // Ordered by lexeme, so concurrent ingestions into one store lock rows in the same order.
   const lexemes = [...df.keys()].sort()
   for (let i = 0; i < lexemes.length; i += STATS_BATCH) {
@@ -40,7 +40,6 @@ export async function addLexemeStats(db: Db, storeId: string, fileId: string, df
       on conflict (vector_store_id, lexeme) do update set df = lexeme_stats.df + excluded.df
     `.execute(db)
   }
-  await db.updateTable('vector_store_files').set({ chunk_count: chunkCount }).where('vector_store_id', '=', storeId).where('id', '=', fileId).execute()
 }
 
 /** Remove a file's chunks and take them out of the statistics. */

@@ -114,6 +114,8 @@ describe('full-text vectors built from per-word analyses', () => {
       'Stop words: the a an of to in is it and or but - then hyphen-ated co-operation self-driving-cars.',
       `${'word '.repeat(300)}repeated many times, more than the 255 positions a lexeme keeps.`,
       '   leading and trailing blanks   ',
+      // Plain words (asked of the stemming dictionary directly), with trailing punctuation and in capitals.
+      `The Running CARESSES ponies, relational; Generously: I! A? an. ${'x'.repeat(64)} ${'y'.repeat(65)} Was WAS was. said: http: mailto: www. e. g. etc.`,
       'Ünïcödé\u00a0non-breaking\u2003em-space\u3000ideographic space and zero\u200bwidth.',
     ]
     const built = await chunkLexemes(t.server.services.db, texts)

@@ -253,6 +253,18 @@ export async function deleteStoreFile(db: Db, project: string, storeId: string, 
   return { id: fileId, object: 'vector_store.file.deleted', deleted: true }
 }
 
+/** Complete ingested files (those still in progress), with their sizes and chunk counts: one statement. */
+export async function completeStoreFiles(db: Db, files: { storeId: string; fileId: string; usageBytes: number; chunkCount: number }[]): Promise<void> {
+  if (files.length === 0) return
+  await sql`
+    update vector_store_files v
+    set status = 'completed', usage_bytes = t.usage_bytes, chunk_count = t.chunk_count, last_error = 'null'
+    from unnest(${files.map((f) => f.storeId)}::text[], ${files.map((f) => f.fileId)}::text[], ${files.map((f) => f.usageBytes)}::bigint[], ${files.map((f) => f.chunkCount)}::int[])
+      as t(vector_store_id, id, usage_bytes, chunk_count)
+    where v.vector_store_id = t.vector_store_id and v.id = t.id and v.status = 'in_progress'
+  `.execute(db)
+}
+
 /** Finish a file's ingestion, unless it was cancelled or removed meanwhile. */
 export async function finishStoreFile(
   db: Db,
