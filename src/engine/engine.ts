@@ -120,7 +120,7 @@ export class RunEngine {
       reasoning_effort: body.reasoning_effort !== undefined ? body.reasoning_effort : assistant.reasoning_effort,
       additional_instructions: body.additional_instructions ?? null,
     }
-    this.checkToolChoice(settings)
+    checkToolChoice(settings.tool_choice, settings.tools)
     const extra = (body.additional_messages ?? []).map((m) => newClientMessage(project, threadId, m))
     const row: RunRow = {
       id: newId('run'),
@@ -197,15 +197,6 @@ export class RunEngine {
     return early
   }
 
-  private checkToolChoice(settings: RunSettings): void {
-    const choice = settings.tool_choice
-    if (choice && typeof choice === 'object' && choice.type === 'function') {
-      const name = choice.function?.name
-      const known = (settings.tools ?? []).some((t) => t.type === 'function' && t.function.name === name)
-      if (!known) throw invalidRequest(`Invalid 'tool_choice': no function named '${name}' among the run's tools.`, 'tool_choice', 'invalid_value')
-    }
-  }
-
   /** Announce a new run on its stream and hand it to the queue. */
   async start(run: RunRow, createdThread?: ThreadRow): Promise<void> {
     if (createdThread) this.publish(run.id, { event: 'thread.created', data: threadToWire(createdThread) })
@@ -218,8 +209,9 @@ export class RunEngine {
   }
 
   async createThreadAndRun(project: string, body: CreateThreadAndRun): Promise<{ thread: ThreadRow; run: RunRow }> {
-    // Check the assistant first so a bad id leaves no orphan thread behind.
-    await getAssistantRow(this.db, project, body.assistant_id)
+    // Check the assistant and the run settings first so a bad request leaves no orphan thread behind.
+    const assistant = await getAssistantRow(this.db, project, body.assistant_id)
+    checkToolChoice(body.tool_choice, (body.tools ?? assistant.tools) as Run['tools'])
     const thread = await this.services.createThreadWithMessages(project, {
       messages: body.thread?.messages,
       metadata: body.thread?.metadata,
@@ -522,6 +514,18 @@ interface EarlyStart {
   execution: RunExecution
   /** The run as stored: already in_progress. */
   started: RunRow | null
+}
+
+/** A forced tool must be one of the run's tools (else the model would be forced to call a tool it does not have). */
+function checkToolChoice(choice: RunSettings['tool_choice'] | undefined, tools: Run['tools']): void {
+  if (!choice || typeof choice !== 'object') return
+  if (choice.type === 'function') {
+    const name = choice.function?.name
+    const known = (tools ?? []).some((t) => t.type === 'function' && t.function.name === name)
+    if (!known) throw invalidRequest(`Invalid 'tool_choice': no function named '${name}' among the run's tools.`, 'tool_choice', 'invalid_value')
+  } else if (!(tools ?? []).some((t) => t.type === choice.type)) {
+    throw invalidRequest(`Invalid 'tool_choice': no tool of type '${choice.type}' among the run's tools.`, 'tool_choice', 'invalid_value')
+  }
 }
 
 function activeRunError(threadId: string, activeRunId: string | undefined): ApiError {

@@ -29,11 +29,11 @@ export const Metadata = z
   })
   .nullable()
 
+/** Function and json_schema names: "a-z, A-Z, 0-9, underscores and dashes, at most 64" (the spec's prose). */
+const NamePattern = z.string().max(64).regex(/^[a-zA-Z0-9_-]+$/)
+
 const FunctionDefinition = z.strictObject({
-  name: z
-    .string()
-    .max(64)
-    .regex(/^[a-zA-Z0-9_-]+$/, 'Function names must match ^[a-zA-Z0-9_-]+$'),
+  name: NamePattern,
   description: z.string().optional(),
   parameters: z.record(z.string(), z.unknown()).optional(),
   strict: z.boolean().nullable().optional(),
@@ -60,6 +60,8 @@ export const Tool = z.discriminatedUnion('type', [
 export type Tool = z.infer<typeof Tool>
 
 export const Tools = z.array(Tool).max(128)
+/** A run may override the assistant's tools with at most 20 (CreateRunRequest.tools.maxItems). */
+const RunTools = z.array(Tool).max(20)
 
 export const ChunkingStrategy = z.discriminatedUnion('type', [
   z.object({ type: z.literal('auto') }),
@@ -107,7 +109,7 @@ export const ResponseFormat = z.union([
   z.strictObject({
     type: z.literal('json_schema'),
     json_schema: z.strictObject({
-      name: z.string().max(64),
+      name: NamePattern,
       description: z.string().optional(),
       schema: z.record(z.string(), z.unknown()).optional(),
       strict: z.boolean().nullable().optional(),
@@ -117,7 +119,7 @@ export const ResponseFormat = z.union([
 ])
 export type ResponseFormat = z.infer<typeof ResponseFormat>
 
-export const ReasoningEffort = z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']).nullable()
+export const ReasoningEffort = z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh', 'max']).nullable()
 
 const Temperature = z.number().min(0).max(2).nullable()
 const TopP = z.number().min(0).max(1).nullable()
@@ -184,11 +186,14 @@ export const ModifyThread = z.strictObject({
   metadata: Metadata.optional(),
 })
 
-export const TruncationStrategy = z.object({
-  type: z.enum(['auto', 'last_messages']),
-  last_messages: z.number().int().min(1).nullable().optional(),
-})
-export type TruncationStrategy = z.infer<typeof TruncationStrategy>
+/** Stored and echoed whole, as OpenAI's run object shows it: `last_messages` is null when not given. */
+export const TruncationStrategy = z
+  .strictObject({
+    type: z.enum(['auto', 'last_messages']),
+    last_messages: z.number().int().min(1).nullable().optional(),
+  })
+  .transform(({ type, last_messages }) => ({ type, last_messages: last_messages ?? null }))
+export type TruncationStrategy = z.input<typeof TruncationStrategy>
 
 export const ToolChoice = z.union([
   z.enum(['none', 'auto', 'required']),
@@ -202,7 +207,7 @@ const RunSettings = {
   assistant_id: z.string().min(1),
   model: z.string().nullable().optional(),
   instructions: z.string().max(256_000).nullable().optional(),
-  tools: Tools.nullable().optional(),
+  tools: RunTools.nullable().optional(),
   metadata: Metadata.optional(),
   temperature: Temperature.optional(),
   top_p: TopP.optional(),
@@ -233,7 +238,7 @@ export type CreateThreadAndRun = z.infer<typeof CreateThreadAndRun>
 export const ModifyRun = z.strictObject({ metadata: Metadata.optional() })
 
 export const SubmitToolOutputs = z.strictObject({
-  tool_outputs: z.array(z.object({ tool_call_id: z.string().optional(), output: z.string().optional() })),
+  tool_outputs: z.array(z.strictObject({ tool_call_id: z.string().optional(), output: z.string().optional() })),
   stream: z.boolean().nullable().optional(),
 })
 export type SubmitToolOutputs = z.infer<typeof SubmitToolOutputs>

@@ -84,7 +84,8 @@ export function describeSchema(schema: Schema, inUnion = false): string {
       return inUnion ? `array of ${of}` : `an array of ${of}`
     }
     case 'enum':
-      return `one of ${quotedList(Object.values(d.entries), 'or')}`
+      // Inside a union the union says "one of" once: "one of 'none', 'auto', or 'required' or object".
+      return inUnion ? quotedList(Object.values(d.entries), 'or') : `one of ${quotedList(Object.values(d.entries), 'or')}`
     case 'literal':
       return d.values.length === 1 ? `'${String(d.values[0])}'` : `one of ${quotedList(d.values, 'or')}`
     case 'union': {
@@ -213,6 +214,14 @@ export function zodToApiError(error: z.ZodError, prefix: readonly PropertyKey[] 
         return invalidRequest(`Invalid value: '${value}'. Supported values are: ${quotedList(issue.options)}.`, param, 'invalid_value')
       }
       if (issue.input === undefined) return missing(name, param)
+      // A string where the union accepts some fixed strings (e.g. tool_choice 'none' | 'auto' | 'required'):
+      // an unsupported value, as OpenAI reports it, rather than a wrong type.
+      const stringChoices = (issue.errors ?? [])
+        .flat()
+        .find((i: any) => i.path.length === 0 && i.code === 'invalid_value' && i.values?.every((v: unknown) => typeof v === 'string'))
+      if (typeof issue.input === 'string' && stringChoices) {
+        return invalidRequest(`Invalid value: '${issue.input}'. Supported values are: ${quotedList((stringChoices as any).values)}.`, param, 'invalid_value')
+      }
       // A value of none of the accepted types: say which types are accepted.
       const branches: Issue[][] = issue.errors ?? []
       const typeMismatch = branches.every((b) => b.some((i) => i.path.length === 0 && (i.code === 'invalid_type' || i.code === 'invalid_value')))
@@ -223,6 +232,15 @@ export function zodToApiError(error: z.ZodError, prefix: readonly PropertyKey[] 
       return invalidRequest(`Invalid value for '${name}'.`, param, 'invalid_value')
     }
     case 'invalid_format':
+      if (issue.format === 'regex') {
+        // OpenAI: "Invalid 'messages[1].name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'."
+        const pattern = String(issue.pattern ?? '').replace(/^\/(.*)\/[a-z]*$/, '$1')
+        return invalidRequest(
+          `Invalid '${name}': string does not match pattern. Expected a string that matches the pattern '${pattern}'.`,
+          param,
+          'invalid_value',
+        )
+      }
       return invalidRequest(`Invalid '${name}': expected a valid ${issue.format === 'url' ? 'URL' : issue.format}.`, param, 'invalid_value')
     case 'custom': {
       const p = issue.params as CustomIssueParams | undefined
