@@ -38,13 +38,16 @@ export class AppServices {
       )
       return { thread, messages }
     })
-    await this.afterMessagesAdded(project, thread.id, messages)
-    return thread
+    const resources = await this.afterMessagesAdded(project, thread.id, messages)
+    return resources ? { ...thread, tool_resources: resources } : thread
   }
 
-  /** Hook for tools that react to new messages (attachments → tool resources). */
-  async afterMessagesAdded(project: string, threadId: string, messages: MessageRow[]): Promise<void> {
-    await attachMessageFiles(this, project, threadId, messages)
+  /**
+   * Hook for tools that react to new messages (attachments → tool resources). Returns the
+   * thread's tool_resources when they changed.
+   */
+  async afterMessagesAdded(project: string, threadId: string, messages: MessageRow[]): Promise<Record<string, unknown> | null> {
+    return attachMessageFiles(this, project, threadId, messages)
   }
 
   /** Stop anything still running on a thread before it is deleted. */

@@ -28,28 +28,30 @@ export async function resolveToolResources<T extends ToolResources | undefined>(
 /**
  * Messages whose attachments name the file_search tool add those files to the thread's vector
  * store, creating one for the thread when it has none (as OpenAI does). Unknown file ids are
- * skipped: the message is already stored.
+ * skipped: the message is already stored. Returns the thread's new tool_resources when a store
+ * was created for it (the created thread's response shows it), else null.
  */
-export async function attachMessageFiles(services: AppServices, project: string, threadId: string, messages: MessageRow[]): Promise<void> {
+export async function attachMessageFiles(services: AppServices, project: string, threadId: string, messages: MessageRow[]): Promise<Record<string, unknown> | null> {
   const fileIds = new Set<string>()
   for (const m of messages) {
     for (const a of (m.attachments ?? []) as { file_id: string; tools?: { type: string }[] }[]) {
       if (a.tools?.some((t) => t.type === 'file_search')) fileIds.add(a.file_id)
     }
   }
-  if (fileIds.size === 0) return
+  if (fileIds.size === 0) return null
   const known = (await getFileRows(services.db, project, [...fileIds])).map((f) => f.id)
-  if (known.length === 0) return
+  if (known.length === 0) return null
   const { db } = services
   const thread = await db.selectFrom('threads').select('tool_resources').where('id', '=', threadId).executeTakeFirst()
-  if (!thread) return
+  if (!thread) return null
   const resources = (thread.tool_resources ?? {}) as { file_search?: { vector_store_ids?: string[] } }
   let storeId = resources.file_search?.vector_store_ids?.[0]
   if (storeId && (await getVectorStoreRows(db, project, [storeId])).length === 0) storeId = undefined
+  let updated: Record<string, unknown> | null = null
   if (!storeId) {
     const store = await insertVectorStore(db, project, { name: `vector store for ${threadId}`, expires_after: { anchor: 'last_active_at', days: 7 } })
     storeId = store.id
-    const updated = { ...resources, file_search: { ...resources.file_search, vector_store_ids: [storeId] } }
+    updated = { ...resources, file_search: { ...resources.file_search, vector_store_ids: [storeId] } }
     await db.updateTable('threads').set({ tool_resources: JSON.stringify(updated) }).where('id', '=', threadId).execute()
   }
   await addFilesToStore(
@@ -58,4 +60,5 @@ export async function attachMessageFiles(services: AppServices, project: string,
     storeId,
     known.map((file_id) => ({ file_id })),
   )
+  return updated
 }

@@ -96,6 +96,10 @@ export const ToolResources = z
           .max(1)
           .optional(),
       })
+      // The spec's `oneOf`: stores are named, or created by the helper, not both.
+      .refine((fs) => fs.vector_store_ids === undefined || fs.vector_stores === undefined, {
+        message: "only one of 'vector_store_ids' or 'vector_stores' may be provided.",
+      })
       .optional(),
   })
   .nullable()

@@ -10,6 +10,8 @@ type FileSearchCall = Extract<ToolCall, { type: 'file_search' }>
 
 /** OpenAI's default for gpt-4* models. */
 const DEFAULT_MAX_RESULTS = 20
+/** The one ranker there is: both `auto` and `default_2024_08_21` name it. */
+const RESOLVED_RANKER = 'default_2024_08_21' as const
 const INGESTION_WAIT_MS = 60_000
 /** `【3:0†report.pdf】`: search number, result number, file name. */
 const MARKER = /【(\d+):(\d+)†([^】]*)】/g
@@ -32,6 +34,8 @@ export class FileSearchTool implements ServerTool {
    * still resolve by file name).
    */
   private readonly recent = new Map<string, { n: number; query: string }>()
+  /** Per run, the calls executed here whose step is not stored yet (parallel calls of one step). */
+  private readonly executedByRun = new Map<string, string[]>()
 
   constructor(private readonly services: AppServices) {}
 
@@ -59,7 +63,8 @@ export class FileSearchTool implements ServerTool {
 
   async execute(id: string, argumentsJson: string, ctx: ToolContext): Promise<ToolResult> {
     const options = this.options(ctx.run)
-    const rankingOptions = { ranker: options.ranking_options?.ranker ?? 'default_2024_08_21', score_threshold: options.ranking_options?.score_threshold ?? 0 } as const
+    // OpenAI reports the ranker `auto` stands for (`auto` is the default), never `auto` itself.
+    const rankingOptions = { ranker: RESOLVED_RANKER, score_threshold: options.ranking_options?.score_threshold ?? 0 }
     const query = parseQuery(argumentsJson)
     const storeIds = await this.vectorStoreIds(ctx)
     await this.awaitIngestion(storeIds, ctx.signal)
@@ -69,7 +74,7 @@ export class FileSearchTool implements ServerTool {
           scoreThreshold: rankingOptions.score_threshold,
         })
       : []
-    const searchNumber = await this.priorSearches(ctx.run.id)
+    const searchNumber = await this.searchNumber(ctx.run.id, id)
     this.recent.set(id, { n: searchNumber, query })
     if (this.recent.size > 10_000) this.recent.delete(this.recent.keys().next().value!)
     const call: FileSearchCall = {
@@ -164,12 +169,20 @@ export class FileSearchTool implements ServerTool {
     }
   }
 
-  /** The number of this search within the run (markers `【n:i†…】` use it). */
-  private async priorSearches(runId: string): Promise<number> {
+  /**
+   * The number of this search within the run (markers `【n:i†…】` use it, and `annotate` reads
+   * them as the index among the run's file_search calls): the stored calls, plus the calls of
+   * the step being executed, which is written only once all its calls are done.
+   */
+  private async searchNumber(runId: string, callId: string): Promise<number> {
     const steps = await this.services.db.selectFrom('run_steps').select('step_details').where('run_id', '=', runId).where('type', '=', 'tool_calls').execute()
-    let n = 0
-    for (const s of steps) n += ((s.step_details as { tool_calls?: ToolCall[] }).tool_calls ?? []).filter((c) => c.type === 'file_search').length
-    return n
+    const stored = steps.flatMap((s) => ((s.step_details as { tool_calls?: ToolCall[] }).tool_calls ?? []).filter((c) => c.type === 'file_search'))
+    const storedIds = new Set(stored.map((c) => c.id))
+    const pending = (this.executedByRun.get(runId) ?? []).filter((id) => !storedIds.has(id) && id !== callId)
+    this.executedByRun.delete(runId) // re-inserted last: the map stays in least-recently-used order
+    this.executedByRun.set(runId, [...pending, callId])
+    if (this.executedByRun.size > 1_000) this.executedByRun.delete(this.executedByRun.keys().next().value!)
+    return stored.length + pending.length
   }
 }
 
