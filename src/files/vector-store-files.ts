@@ -53,6 +53,7 @@ export async function createVectorStoreWithFiles(
   project: string,
   input: {
     name?: string | null
+    description?: string | null
     metadata?: Record<string, string> | null
     expires_after?: { anchor: 'last_active_at'; days: number } | null
     file_ids?: string[]

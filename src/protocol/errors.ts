@@ -39,5 +39,12 @@ export type ObjectNoun =
 export const notFound = (noun: ObjectNoun, id: string) =>
   new ApiError(404, `No ${noun} found with id '${id}'.`, 'invalid_request_error', null, null)
 
+/** The Files API's own 404 wording (observed from api.openai.com): param `id`. */
+export const noSuchFile = (id: string) => new ApiError(404, `No such File object: ${id}`, 'invalid_request_error', 'id', null)
+
+/** A file that is not (or no longer) in the vector store, worded as OpenAI's. */
+export const vectorStoreFileNotFound = (fileId: string, storeId: string) =>
+  new ApiError(404, `No file found with id '${fileId}' in vector store '${storeId}'.`, 'invalid_request_error', null, null)
+
 export const serverError = (message = 'The server had an error while processing your request. Sorry about that!') =>
   new ApiError(500, message, 'server_error', null, null)

@@ -63,12 +63,13 @@ export const Tools = z.array(Tool).max(128)
 /** A run may override the assistant's tools with at most 20 (CreateRunRequest.tools.maxItems). */
 const RunTools = z.array(Tool).max(20)
 
+/** Both variants are closed (`additionalProperties: false` in the spec). */
 export const ChunkingStrategy = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('auto') }),
-  z.object({
+  z.strictObject({ type: z.literal('auto') }),
+  z.strictObject({
     type: z.literal('static'),
     static: z
-      .object({
+      .strictObject({
         max_chunk_size_tokens: z.number().int().min(100).max(4096),
         chunk_overlap_tokens: z.number().int().min(0),
       })

@@ -1,12 +1,29 @@
 /** Request bodies of the vector store endpoints (field names and limits from OpenAI's spec). */
 import { z } from 'zod'
 import { ChunkingStrategy, Metadata } from './schemas.ts'
+import type { CustomIssueParams } from './validation.ts'
 
 export const ExpiresAfter = z.strictObject({ anchor: z.literal('last_active_at'), days: z.number().int().min(1).max(365) })
 
+const ATTRIBUTES_MAX_KEYS = 16
+const ATTRIBUTE_KEY_MAX_LENGTH = 64
+
+/** ≤16 pairs, keys ≤64 chars, values strings (≤512 chars), numbers or booleans; errors worded as for metadata. */
 export const Attributes = z
-  .record(z.string().max(64), z.union([z.string().max(512), z.number(), z.boolean()]))
-  .refine((a) => Object.keys(a).length <= 16, { message: 'at most 16 attributes' })
+  .record(z.string(), z.union([z.string().max(512), z.number(), z.boolean()]))
+  .superRefine((value, ctx) => {
+    const keys = Object.keys(value)
+    if (keys.length > ATTRIBUTES_MAX_KEYS) {
+      const params: CustomIssueParams = { kind: 'too_many_properties', max: ATTRIBUTES_MAX_KEYS, actual: keys.length }
+      ctx.addIssue({ code: 'custom', message: 'too many properties', params })
+      return
+    }
+    const long = keys.find((k) => k.length > ATTRIBUTE_KEY_MAX_LENGTH)
+    if (long !== undefined) {
+      const params: CustomIssueParams = { kind: 'property_name_too_long', max: ATTRIBUTE_KEY_MAX_LENGTH, actual: long.length, key: long }
+      ctx.addIssue({ code: 'custom', path: [long], message: 'property name too long', params })
+    }
+  })
   .nullable()
 
 export const CreateVectorStore = z.strictObject({
@@ -34,11 +51,12 @@ export const UpdateVectorStoreFile = z.strictObject({ attributes: Attributes })
 
 export const CreateFileBatch = z
   .strictObject({
-    file_ids: z.array(z.string()).min(1).max(500).optional(),
+    // At most 2000 files per batch (spec: maxItems 2000).
+    file_ids: z.array(z.string()).min(1).max(2000).optional(),
     files: z
       .array(z.strictObject({ file_id: z.string().min(1), chunking_strategy: ChunkingStrategy.optional(), attributes: Attributes.optional() }))
       .min(1)
-      .max(500)
+      .max(2000)
       .optional(),
     chunking_strategy: ChunkingStrategy.optional(),
     attributes: Attributes.optional(),

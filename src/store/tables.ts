@@ -131,6 +131,7 @@ export interface VectorStoreTable {
   seq: Generated<string>
   created_at: number
   name: Generated<string>
+  description: ColumnType<string | null, string | null | undefined, string | null>
   metadata: Json<Record<string, string>>
   expires_after: Json<{ anchor: 'last_active_at'; days: number } | null>
   expires_at: number | null

@@ -13,6 +13,8 @@ import { pathParam, queryObject, type RouteTable } from '../http.ts'
 
 const PURPOSES = ['assistants', 'batch', 'fine-tune', 'vision', 'user_data', 'evals'] as const
 
+const BATCH_FILE_TTL_SECONDS = 30 * 86_400
+
 /** Form fields of an upload; `expires_after` arrives as bracketed form keys. */
 const UploadFields = z.strictObject({
   purpose: z.enum(PURPOSES),
@@ -30,16 +32,24 @@ export function fileRoutes(r: RouteTable, services: AppServices) {
     try {
       if (!file) throw invalidRequest("Missing required parameter: 'file'.", 'file', 'missing_required_parameter')
       const body = parseWith(UploadFields, fields)
+      // `expires_after` needs both its fields (FileExpirationAfter requires anchor and seconds).
+      const anchorGiven = body['expires_after[anchor]'] !== undefined
+      const secondsGiven = body['expires_after[seconds]'] !== undefined
+      if (anchorGiven !== secondsGiven) {
+        const absent = anchorGiven ? 'expires_after[seconds]' : 'expires_after[anchor]'
+        throw invalidRequest(`Missing required parameter: '${absent}'.`, absent, 'missing_required_parameter')
+      }
       const id = newId('file')
       await storage.commit(file.tempPath, id)
-      const seconds = body['expires_after[seconds]']
+      // Batch files expire after 30 days unless told otherwise; other files persist (FileExpirationAfter).
+      const seconds = body['expires_after[seconds]'] ?? (body.purpose === 'batch' ? BATCH_FILE_TTL_SECONDS : undefined)
       const row = await files.insertFileRow(db, {
         id,
         project: c.get('project'),
         filename: file.filename,
         purpose: body.purpose,
         bytes: file.bytes,
-        expiresAt: seconds ? Math.floor(Date.now() / 1000) + seconds : null,
+        expiresAfterSeconds: seconds ?? null,
       })
       return c.json(files.fileToWire(row))
     } catch (err) {
@@ -48,8 +58,12 @@ export function fileRoutes(r: RouteTable, services: AppServices) {
     }
   })
   r.on('GET', '/v1/files', async (c) => {
-    const q = parseListQuery(queryObject(c), { purpose: z.string().optional(), limit: z.preprocess((v) => (typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v), z.number().int().min(1).max(10_000)).default(10_000) })
-    return c.json(await files.listFiles(db, c.get('project'), q))
+    // The files list alone allows up to 10,000 per page, and that is its default.
+    const q = parseListQuery(queryObject(c), {
+      purpose: z.string().optional(),
+      limit: z.preprocess((v) => (typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v), z.number().int().min(1).max(10_000)).default(10_000),
+    })
+    return c.json(await files.listFiles(services, c.get('project'), q))
   })
   r.on('GET', '/v1/files/:file_id', async (c) => c.json(files.fileToWire(await files.getFileRow(db, c.get('project'), pathParam(c, 'file_id')))))
   r.on('DELETE', '/v1/files/:file_id', async (c) => c.json(await files.deleteFile(services, c.get('project'), pathParam(c, 'file_id'))))

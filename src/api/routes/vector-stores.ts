@@ -96,10 +96,11 @@ export function vectorStoreRoutes(r: RouteTable, services: AppServices) {
     const project = c.get('project')
     const body = await readBody(c, CreateFileBatch)
     await stores.getVectorStoreRow(db, project, id)
-    const files = body.files ?? (body.file_ids ?? []).map((file_id) => ({ file_id }))
+    // With `files`, each entry carries its own settings and the top-level ones are ignored (spec).
+    const files = body.files ?? (body.file_ids ?? []).map((file_id) => ({ file_id, chunking_strategy: body.chunking_strategy, attributes: body.attributes }))
     const batch = await stores.insertBatch(db, project, id)
     try {
-      await addFilesToStore(services, project, id, files, { batchId: batch.id, defaultChunking: body.chunking_strategy, defaultAttributes: body.attributes })
+      await addFilesToStore(services, project, id, files, { batchId: batch.id })
     } catch (err) {
       await db.deleteFrom('file_batches').where('id', '=', batch.id).execute()
       throw err

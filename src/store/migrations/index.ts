@@ -5,6 +5,7 @@ import * as m003 from './003_search_stats.ts'
 import * as m004 from './004_chunk_index_unique.ts'
 import * as m005 from './005_chunk_tsv_supplied.ts'
 import * as m006 from './006_chunk_storage_uncompressed.ts'
+import * as m007 from './007_vector_store_compat.ts'
 
 /** Numbered migrations, applied in order at start-up; the same files serve PGlite and Postgres. */
 const migrations: Record<string, Migration> = {
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   '004_chunk_index_unique': m004,
   '005_chunk_tsv_supplied': m005,
   '006_chunk_storage_uncompressed': m006,
+  '007_vector_store_compat': m007,
 }
 
 export const migrationProvider: MigrationProvider = {

@@ -1,7 +1,8 @@
 import type { FileObject } from 'openai/resources/files'
 import type { Config } from '../../config.ts'
 import { fileStorage } from '../../files/storage.ts'
-import { notFound } from '../../protocol/errors.ts'
+import { noSuchFile } from '../../protocol/errors.ts'
+import { removeFileChunks } from '../../ingest/term-stats.ts'
 import { newId, nowSeconds } from '../../protocol/ids.ts'
 import type { Db } from '../db.ts'
 import { listPage, type ListQuery } from '../pagination.ts'
@@ -24,7 +25,6 @@ export function fileToWire(row: FileRow): FileObject {
     filename: row.filename,
     purpose: row.purpose as FileObject['purpose'],
     status: row.status as FileObject['status'],
-    status_details: null as unknown as undefined,
   }
   if (row.expires_at !== null) file.expires_at = row.expires_at
   return file
@@ -32,18 +32,20 @@ export function fileToWire(row: FileRow): FileObject {
 
 export async function insertFileRow(
   db: Db,
-  values: { id: string; project: string; filename: string; purpose: string; bytes: number; expiresAt?: number | null },
+  values: { id: string; project: string; filename: string; purpose: string; bytes: number; expiresAfterSeconds?: number | null },
 ): Promise<FileRow> {
+  const now = nowSeconds()
   return db
     .insertInto('files')
     .values({
       id: values.id,
       project_id: values.project,
-      created_at: nowSeconds(),
+      created_at: now,
       filename: values.filename,
       purpose: values.purpose,
       bytes: values.bytes,
-      expires_at: values.expiresAt ?? null,
+      // Anchored at `created_at`, the only anchor there is.
+      expires_at: values.expiresAfterSeconds ? now + values.expiresAfterSeconds : null,
       storage_key: values.id,
     })
     .returningAll()
@@ -66,7 +68,7 @@ export async function createFileFromBuffer(
   return fileToWire(row)
 }
 
-/** The bytes of a project's file (404 `notFound('file')` if it is not the project's). */
+/** The bytes of a project's file (404 if it is not the project's). */
 export async function readFileBytes(deps: FileDeps, project: string, fileId: string): Promise<{ filename: string; bytes: Buffer; purpose: string }> {
   const row = await getFileRow(deps.db, project, fileId)
   const storage = await fileStorage(deps.config)
@@ -78,27 +80,62 @@ export async function filePath(deps: FileDeps, row: FileRow): Promise<string> {
   return (await fileStorage(deps.config)).pathOf(row.storage_key)
 }
 
+/** A file past its `expires_after` is gone, as at OpenAI (it is deleted the next time it is looked at). */
+const isExpired = (row: FileRow, now = nowSeconds()) => row.expires_at !== null && row.expires_at <= now
+
 export async function getFileRow(db: Db, project: string, id: string): Promise<FileRow> {
   const row = await db.selectFrom('files').selectAll().where('id', '=', id).where('project_id', '=', project).executeTakeFirst()
-  if (!row) throw notFound('file', id)
+  if (!row || isExpired(row)) throw noSuchFile(id)
   return row
 }
 
+/** The project's live files among `ids` (unknown, foreign and expired ids are left out). */
 export async function getFileRows(db: Db, project: string, ids: string[]): Promise<FileRow[]> {
   if (ids.length === 0) return []
-  return db.selectFrom('files').selectAll().where('id', 'in', ids).where('project_id', '=', project).execute()
+  const rows = await db.selectFrom('files').selectAll().where('id', 'in', ids).where('project_id', '=', project).execute()
+  const now = nowSeconds()
+  return rows.filter((r) => !isExpired(r, now))
 }
 
-export function listFiles(db: Db, project: string, q: ListQuery & { purpose?: string }) {
+export async function listFiles(deps: FileDeps, project: string, q: ListQuery & { purpose?: string }) {
+  await deleteExpiredFiles(deps, project)
   const scope: Record<string, string> = { project_id: project }
   if (q.purpose) scope.purpose = q.purpose
-  return listPage(db, 'files', scope, q, fileToWire)
+  return listPage(deps.db, 'files', scope, q, fileToWire)
 }
 
-/** Deletes the row and the bytes. Vector stores keep their chunks of it, as OpenAI's do. */
+/**
+ * Delete a file: its row, its bytes, and its place in every vector store (with its chunks), as
+ * the spec says ("Delete a file and remove it from all vector stores").
+ */
 export async function deleteFile(deps: FileDeps, project: string, id: string) {
-  const row = await deps.db.deleteFrom('files').where('id', '=', id).where('project_id', '=', project).returningAll().executeTakeFirst()
-  if (!row) throw notFound('file', id)
-  await (await fileStorage(deps.config)).remove(row.storage_key)
+  const row = await deps.db.selectFrom('files').selectAll().where('id', '=', id).where('project_id', '=', project).executeTakeFirst()
+  if (!row) throw noSuchFile(id)
+  await removeFiles(deps, project, [row])
+  if (isExpired(row)) throw noSuchFile(id)
   return { id, object: 'file' as const, deleted: true as const }
+}
+
+/** Expired files of the project are deleted for good (rows, bytes, vector store entries). */
+async function deleteExpiredFiles(deps: FileDeps, project: string): Promise<void> {
+  const expired = await deps.db
+    .selectFrom('files')
+    .selectAll()
+    .where('project_id', '=', project)
+    .where('expires_at', 'is not', null)
+    .where('expires_at', '<=', nowSeconds())
+    .execute()
+  if (expired.length > 0) await removeFiles(deps, project, expired)
+}
+
+async function removeFiles(deps: FileDeps, project: string, rows: FileRow[]): Promise<void> {
+  const ids = rows.map((r) => r.id)
+  await deps.db.transaction().execute(async (trx) => {
+    const inStores = await trx.selectFrom('vector_store_files').select(['vector_store_id', 'id']).where('id', 'in', ids).where('project_id', '=', project).execute()
+    for (const f of inStores) await removeFileChunks(trx, f.vector_store_id, f.id)
+    if (inStores.length > 0) await trx.deleteFrom('vector_store_files').where('id', 'in', ids).where('project_id', '=', project).execute()
+    await trx.deleteFrom('files').where('id', 'in', ids).where('project_id', '=', project).execute()
+  })
+  const storage = await fileStorage(deps.config)
+  for (const row of rows) await storage.remove(row.storage_key)
 }

@@ -2,7 +2,7 @@ import { sql } from 'kysely'
 import type { VectorStore, VectorStoreDeleted } from 'openai/resources/vector-stores/vector-stores'
 import type { VectorStoreFile, VectorStoreFileDeleted } from 'openai/resources/vector-stores/files'
 import type { VectorStoreFileBatch } from 'openai/resources/vector-stores/file-batches'
-import { notFound } from '../../protocol/errors.ts'
+import { notFound, vectorStoreFileNotFound } from '../../protocol/errors.ts'
 import { newId, nowSeconds } from '../../protocol/ids.ts'
 import type { ListPage } from '../../protocol/objects.ts'
 import type { Db } from '../db.ts'
@@ -26,14 +26,17 @@ interface StoreStats {
   usageBytes: number
 }
 
-export function vectorStoreToWire(row: VectorStoreRow, stats: StoreStats, now = nowSeconds()): VectorStore & { description: null } {
+/** OpenAI returns the `description` given on create (the SDK's type does not declare it). */
+export type VectorStoreWire = VectorStore & { description: string | null }
+
+export function vectorStoreToWire(row: VectorStoreRow, stats: StoreStats, now = nowSeconds()): VectorStoreWire {
   const expired = row.expires_at !== null && row.expires_at <= now
-  const store: VectorStore & { description: null } = {
+  const store: VectorStoreWire = {
     id: row.id,
     object: 'vector_store',
     created_at: row.created_at,
     name: row.name,
-    description: null,
+    description: row.description ?? null,
     usage_bytes: stats.usageBytes,
     file_counts: stats.counts,
     status: expired ? 'expired' : stats.counts.in_progress > 0 ? 'in_progress' : 'completed',
@@ -73,7 +76,12 @@ export async function wireStore(db: Db, row: VectorStoreRow): Promise<VectorStor
 export async function insertVectorStore(
   db: Db,
   project: string,
-  input: { name?: string | null; metadata?: Record<string, string> | null; expires_after?: { anchor: 'last_active_at'; days: number } | null },
+  input: {
+    name?: string | null
+    description?: string | null
+    metadata?: Record<string, string> | null
+    expires_after?: { anchor: 'last_active_at'; days: number } | null
+  },
 ): Promise<VectorStoreRow> {
   const now = nowSeconds()
   return db
@@ -83,6 +91,7 @@ export async function insertVectorStore(
       project_id: project,
       created_at: now,
       name: input.name ?? '',
+      description: input.description ?? null,
       metadata: JSON.stringify(input.metadata ?? {}),
       expires_after: JSON.stringify(input.expires_after ?? null),
       expires_at: input.expires_after ? now + input.expires_after.days * DAY : null,
@@ -219,7 +228,7 @@ export async function getStoreFileRow(db: Db, project: string, storeId: string, 
     .where('id', '=', fileId)
     .where('project_id', '=', project)
     .executeTakeFirst()
-  if (!row) throw notFound('vector store file', fileId)
+  if (!row) throw vectorStoreFileNotFound(fileId, storeId)
   return row
 }
 
@@ -239,7 +248,7 @@ export async function updateStoreFileAttributes(db: Db, project: string, storeId
     .where('project_id', '=', project)
     .returningAll()
     .executeTakeFirst()
-  if (!row) throw notFound('vector store file', fileId)
+  if (!row) throw vectorStoreFileNotFound(fileId, storeId)
   return row
 }
 
