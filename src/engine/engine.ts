@@ -347,7 +347,11 @@ export class RunEngine {
   // ---- tool outputs, cancel, expiry ----------------------------------------------------------
 
   async submitToolOutputs(project: string, threadId: string, runId: string, body: SubmitToolOutputs): Promise<RunRow> {
-    const run = await getRunRow(this.db, project, threadId, runId)
+    let run = await getRunRow(this.db, project, threadId, runId)
+    // Past `expires_at` the run is expired, even if the expiry sweep has not come round to it yet.
+    if (run.status === 'requires_action' && run.expires_at !== null && run.expires_at <= seconds(this.clock)) {
+      run = (await this.expire(run)) ?? (await getRunRow(this.db, project, threadId, runId))
+    }
     if (run.status !== 'requires_action') {
       throw invalidRequest(`Runs in status "${run.status}" do not accept tool outputs.`)
     }
@@ -355,6 +359,9 @@ export class RunEngine {
     const outputs = new Map<string, string>()
     for (const [i, o] of body.tool_outputs.entries()) {
       if (!o.tool_call_id) throw invalidRequest(`Missing required parameter: 'tool_outputs[${i}].tool_call_id'.`, `tool_outputs[${i}].tool_call_id`, 'missing_required_parameter')
+      if (outputs.has(o.tool_call_id)) {
+        throw invalidRequest(`Invalid 'tool_outputs[${i}].tool_call_id': more than one output for tool call '${o.tool_call_id}'.`, `tool_outputs[${i}].tool_call_id`, 'invalid_value')
+      }
       if (!required.some((c) => c.id === o.tool_call_id)) {
         throw invalidRequest(`Invalid 'tool_outputs[${i}].tool_call_id': no tool call with id '${o.tool_call_id}' is waiting for output.`, `tool_outputs[${i}].tool_call_id`, 'invalid_value')
       }
@@ -426,12 +433,18 @@ export class RunEngine {
     const now = seconds(this.clock)
     for (const run of await runsAwaitingAction(this.db)) {
       if (run.expires_at === null || run.expires_at > now) continue
-      try {
-        await this.closeOpenSteps(run, 'expired')
-        await this.transition(run, 'expired')
-      } catch (err) {
-        if (!(err instanceof ConcurrentChangeError)) throw err
-      }
+      await this.expire(run)
+    }
+  }
+
+  /** Expire a run waiting for tool outputs; undefined if it changed meanwhile (outputs or a cancel won). */
+  private async expire(run: RunRow): Promise<RunRow | undefined> {
+    try {
+      await this.closeOpenSteps(run, 'expired')
+      return await this.transition(run, 'expired')
+    } catch (err) {
+      if (!(err instanceof ConcurrentChangeError)) throw err
+      return undefined
     }
   }
 

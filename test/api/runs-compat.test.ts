@@ -34,7 +34,7 @@ async function badRequest(request: Promise<unknown>) {
 describe('run request limits from the spec', () => {
   it('accepts every reasoning_effort value of the spec, including max', async () => {
     const a = await t.client.beta.assistants.create({ model: 'o3', reasoning_effort: 'max' })
-    expect(a.reasoning_effort).toBe('max')
+    expect(a).toMatchObject({ reasoning_effort: 'max' })
     const thread = await newThread()
     const run = await t.client.beta.threads.runs.createAndPoll(thread, { assistant_id: a.id, reasoning_effort: 'xhigh' })
     expect(run.status).toBe('completed')
@@ -263,6 +263,51 @@ describe('tool outputs and cancel errors', () => {
       param: null,
       code: null,
     })
+  })
+})
+
+describe('tool outputs: duplicates and deadlines', () => {
+  it('two outputs for one call are refused, and nothing is applied', async () => {
+    const thread = await newThread()
+    t.upstream.enqueue({ toolCalls: [{ name: 'get_time', arguments: '{}', id: 'call_dup' }] }, { text: 'Noon.' })
+    const run = await t.client.beta.threads.runs.createAndPoll(thread, { assistant_id: assistantId })
+    expect(
+      await badRequest(
+        t.client.beta.threads.runs.submitToolOutputs(run.id, {
+          thread_id: thread,
+          tool_outputs: [
+            { tool_call_id: 'call_dup', output: 'a' },
+            { tool_call_id: 'call_dup', output: 'b' },
+          ],
+        }),
+      ),
+    ).toEqual({
+      message: "Invalid 'tool_outputs[1].tool_call_id': more than one output for tool call 'call_dup'.",
+      type: 'invalid_request_error',
+      param: 'tool_outputs[1].tool_call_id',
+      code: 'invalid_value',
+    })
+    const [step] = (await t.client.beta.threads.runs.steps.list(run.id, { thread_id: thread })).data
+    expect(step.status).toBe('in_progress')
+    const done = await t.client.beta.threads.runs.submitToolOutputsAndPoll(run.id, { thread_id: thread, tool_outputs: [{ tool_call_id: 'call_dup', output: 'a' }] })
+    expect(done.status).toBe('completed')
+  })
+
+  it('outputs that arrive after expires_at find the run expired, even before the expiry sweep', async () => {
+    const thread = await newThread()
+    t.upstream.enqueue({ toolCalls: [{ name: 'get_time', arguments: '{}', id: 'call_late' }] })
+    const run = await t.client.beta.threads.runs.createAndPoll(thread, { assistant_id: assistantId })
+    expect(run.status).toBe('requires_action')
+    t.clock.advance(601_000)
+    expect(
+      await badRequest(t.client.beta.threads.runs.submitToolOutputs(run.id, { thread_id: thread, tool_outputs: [{ tool_call_id: 'call_late', output: 'x' }] })),
+    ).toEqual({ message: 'Runs in status "expired" do not accept tool outputs.', type: 'invalid_request_error', param: null, code: null })
+    const expired = await t.client.beta.threads.runs.retrieve(run.id, { thread_id: thread })
+    expect(expired).toMatchObject({ status: 'expired', expires_at: run.expires_at, required_action: null })
+    const [step] = (await t.client.beta.threads.runs.steps.list(run.id, { thread_id: thread })).data
+    expect(step).toMatchObject({ status: 'expired', expired_at: expect.any(Number) })
+    // The thread takes new messages again.
+    await t.client.beta.threads.messages.create(thread, { role: 'user', content: 'back' })
   })
 })
 
