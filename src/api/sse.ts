@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import type { EventLog } from '../engine/event-log.ts'
 import { sseFrame, SSE_KEEPALIVE } from '../protocol/sse.ts'
+import { eventWithoutResultContent } from '../store/repos/steps.ts'
 import type { Ctx } from './http.ts'
 
 const HEADERS = {
@@ -11,6 +12,12 @@ const HEADERS = {
   'x-accel-buffering': 'no',
 }
 
+export interface SseOptions {
+  keepAliveMs?: number
+  /** `include[]=step_details.tool_calls[*].file_search.results[*].content`: step events keep it. */
+  includeFileSearchContent?: boolean
+}
+
 /**
  * Stream a run's events after `afterSeq` as Server-Sent Events, ending after `done`. The stream is
  * only a subscriber: closing it never affects the run.
@@ -18,15 +25,15 @@ const HEADERS = {
  * The frames are written straight to Node's response: a web ReadableStream in between costs a few
  * promise hops per write, on the path of every token.
  */
-export async function sseStream(c: Ctx, events: EventLog, runId: string, afterSeq: number, keepAliveMs = 15_000): Promise<Response> {
+export async function sseStream(c: Ctx, events: EventLog, runId: string, afterSeq: number, opts: SseOptions = {}): Promise<Response> {
   const { outgoing } = c.env as { outgoing: ServerResponse }
   outgoing.writeHead(200, HEADERS)
   outgoing.flushHeaders()
-  await pipeEvents(outgoing, events, runId, afterSeq, keepAliveMs)
+  await pipeEvents(outgoing, events, runId, afterSeq, opts.keepAliveMs ?? 15_000, opts.includeFileSearchContent ?? false)
   return RESPONSE_ALREADY_SENT
 }
 
-async function pipeEvents(response: ServerResponse, events: EventLog, runId: string, afterSeq: number, keepAliveMs: number): Promise<void> {
+async function pipeEvents(response: ServerResponse, events: EventLog, runId: string, afterSeq: number, keepAliveMs: number, includeContent: boolean): Promise<void> {
   let unsubscribe: (() => void) | undefined
   let stopped = false
   let closed = false
@@ -57,7 +64,7 @@ async function pipeEvents(response: ServerResponse, events: EventLog, runId: str
   }
   unsubscribe = await events.subscribe(runId, afterSeq, (e) => {
     if (closed) return
-    batch += sseFrame(e)
+    batch += sseFrame(includeContent ? e : eventWithoutResultContent(e))
     if (e.event === 'done') closed = true
     if (!scheduled) {
       scheduled = true

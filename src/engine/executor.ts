@@ -522,7 +522,8 @@ export class RunExecution {
   }
 
   private emitStepCompleted(row: RunStepRow): void {
-    this.emit({ event: 'thread.run.step.completed', data: stepToWire(row, { includeFileSearchContent: false }) })
+    // With the results' content: the SSE writer drops it unless the stream asked for it (`include[]`).
+    this.emit({ event: 'thread.run.step.completed', data: stepToWire(row, { includeFileSearchContent: true }) })
   }
 
   private async openToolStep(): Promise<RunStepRow> {

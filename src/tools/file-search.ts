@@ -88,7 +88,10 @@ export class FileSearchTool implements ServerTool {
     return { call, modelOutput: renderResults(searchNumber, query, hits.map((h) => ({ name: h.filename, text: h.text }))) }
   }
 
-  /** The streamed result, like the step events: results without their chunk text (that needs `include[]`). */
+  /**
+   * The streamed result: results without their chunk text, even for a stream with `include[]`
+   * (its completed step event carries the text).
+   */
   resultDelta(call: ToolCall): Record<string, unknown> {
     if (call.type !== 'file_search') return { type: call.type }
     const results = (call.file_search.results ?? []).map(({ content: _content, ...rest }) => rest)

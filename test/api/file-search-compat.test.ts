@@ -371,6 +371,31 @@ describe('file_search run steps', () => {
     expect(snapshots[0]).toEqual({ index: 0, ...(stored.step_details as any).tool_calls[0] })
   })
 
+  it('a stream created with include[] carries the results content in the completed step (deltas name the results only)', async () => {
+    const md = await upload('notes.md')
+    const assistant = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'file_search' }], tool_resources: { file_search: { vector_stores: [{ file_ids: [md.id] }] } } })
+    t.upstream.enqueue({ toolCalls: [{ name: 'file_search', arguments: '{"query":"lighthouse lamp"}' }] }, { text: 'Found.' })
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Search' }] })
+    const stream = t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistant.id, include: [INCLUDE] })
+    const snapshots: any[] = []
+    stream.on('toolCallDone', (call) => snapshots.push(call))
+    const events = await collectEvents(stream)
+    const completed = events.find((e) => e.event === 'thread.run.step.completed' && e.data.type === 'tool_calls')!.data
+    const stored = await t.client.beta.threads.runs.steps.retrieve(completed.id, { thread_id: thread.id, run_id: completed.run_id, include: [INCLUDE] })
+    expect(completed.step_details).toEqual(stored.step_details)
+    const results = (stored.step_details as any).tool_calls[0].file_search.results
+    expect(results[0].content[0].text).toContain('lighthouse')
+    const lastDelta = events.filter((e) => e.event === 'thread.run.step.delta' && e.data.id === completed.id).at(-1)!.data
+    expect(lastDelta.delta.step_details.tool_calls[0].file_search.results).toEqual(results.map(({ content: _c, ...rest }: any) => rest))
+    expect(snapshots).toHaveLength(1)
+
+    // The same run's events replayed without include[] (the resume extension) show no content.
+    const resumed = await fetch(`${t.baseURL}/threads/${thread.id}/runs/${completed.run_id}/events`, { headers: { authorization: `Bearer ${t.apiKey}`, 'openai-beta': 'assistants=v2' } })
+    const frames = (await resumed.text()).split('\n\n').filter((f) => f.includes('event: thread.run.step.completed'))
+    const replayed = frames.map((f) => JSON.parse(f.slice(f.indexOf('data: ') + 6))).find((d) => d.id === completed.id)
+    expect(replayed.step_details.tool_calls[0].file_search.results).toEqual(results.map(({ content: _c, ...rest }: any) => rest))
+  })
+
   it('two searches in one step are numbered apart: a marker of the second search cites its file', async () => {
     const md = await upload('notes.md')
     const doc = await upload('garden.docx')

@@ -38,13 +38,13 @@ export function runRoutes(r: RouteTable, services: AppServices) {
   })
 
   r.on('POST', '/v1/threads/:thread_id/runs', async (c) => {
-    includeParam(c)
+    const include = includeParam(c)
     const project = c.get('project')
     const threadId = threadIdParam(c)
     const body = await readBody(c, CreateRun)
     const run = await engine().createRun(project, threadId, body, { startNow: true })
     await engine().start(run)
-    if (body.stream) return sseStream(c, engine().events, run.id, 0)
+    if (body.stream) return sseStream(c, engine().events, run.id, 0, { includeFileSearchContent: include })
     return c.json(runToWire(run))
   })
 

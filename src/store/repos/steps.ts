@@ -1,5 +1,6 @@
 import { notFound } from '../../protocol/errors.ts'
 import type { RunStep } from '../../protocol/objects.ts'
+import type { LoggedEvent } from '../../protocol/events.ts'
 import type { Db } from '../db.ts'
 import { listPage, type ListQuery } from '../pagination.ts'
 import type { RunStepRow } from '../tables.ts'
@@ -42,6 +43,17 @@ function withoutResultContent(details: RunStep['step_details']): RunStep['step_d
       }
     }),
   }
+}
+
+/**
+ * A `thread.run.step.completed` event without file_search result content: the engine publishes
+ * the content, and streams show it only when `include[]` asks. Other events pass unchanged,
+ * without a parse.
+ */
+export function eventWithoutResultContent(e: LoggedEvent): LoggedEvent {
+  if (e.event !== 'thread.run.step.completed' || !e.data.includes('"file_search"')) return e
+  const step = JSON.parse(e.data) as RunStep
+  return { ...e, data: JSON.stringify({ ...step, step_details: withoutResultContent(step.step_details) }) }
 }
 
 export async function getStepRow(db: Db, project: string, runId: string, id: string): Promise<RunStepRow> {
