@@ -74,9 +74,13 @@ const ComparisonFilter = z.strictObject({
 
 type FilterShape = z.infer<typeof ComparisonFilter> | { type: 'and' | 'or'; filters: FilterShape[] }
 
-export const Filter: z.ZodType<FilterShape> = z.lazy(() =>
-  z.union([ComparisonFilter, z.strictObject({ type: z.enum(['and', 'or']), filters: z.array(Filter).min(1) })]),
-)
+const CompoundFilter = z.strictObject({
+  type: z.enum(['and', 'or']),
+  filters: z.array(z.lazy((): z.ZodType<FilterShape> => Filter)).min(1),
+})
+
+/** Told apart by `type` (as the spec's discriminator), so an error points into the right variant. */
+export const Filter: z.ZodType<FilterShape> = z.discriminatedUnion('type', [ComparisonFilter, CompoundFilter])
 
 export const RankingOptions = z.strictObject({
   ranker: z.enum(['none', 'auto', 'default-2024-11-15']).optional(),

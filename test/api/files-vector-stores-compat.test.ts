@@ -372,6 +372,14 @@ describe('vector stores', () => {
     await expectInvalid(t.client.vectorStores.search(store.id, { query: 'x', ranking_options: { score_threshold: 1.5 } }), 'ranking_options.score_threshold')
     await expectInvalid(t.client.vectorStores.search(store.id, { query: 'x', filters: { type: 'eq', key: 'kind' } as never }), 'filters.value', 'missing_required_parameter')
     await expectInvalid(t.client.vectorStores.search(store.id, { query: 'x', filters: { type: 'like', key: 'k', value: 'v' } as never }), 'filters.type', 'invalid_value')
+    // Compound filters are told apart by type, and errors point into the nested filter.
+    await expectInvalid(t.client.vectorStores.search(store.id, { query: 'x', filters: { type: 'and' } as never }), 'filters.filters', 'missing_required_parameter')
+    await expectInvalid(
+      t.client.vectorStores.search(store.id, { query: 'x', filters: { type: 'and', filters: [{ type: 'or', filters: [{ type: 'eq', key: 'k', value: null }] }] } as never }),
+      'filters.filters[0].filters[0].value',
+      'invalid_type',
+    )
+    await expectInvalid(t.client.vectorStores.search(store.id, { query: 'x', filters: { type: 'eq', key: 'k', value: 'v', extra: 1 } as never }), 'filters.extra', 'unknown_parameter')
     await expectInvalid(t.client.vectorStores.search(store.id, { query: 'x', rewrite_query: 'yes' as never }), 'rewrite_query', 'invalid_type')
     await expectInvalid(t.client.vectorStores.search(store.id, { query: 'x', extra: 1 } as never), null)
   })
