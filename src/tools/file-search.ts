@@ -8,8 +8,9 @@ import type { ServerTool, ToolContext, ToolResult } from './types.ts'
 
 type FileSearchCall = Extract<ToolCall, { type: 'file_search' }>
 
-/** OpenAI's default for gpt-4* models. */
+/** OpenAI's default: 20 results (5 for gpt-3.5-turbo models, per the spec). */
 const DEFAULT_MAX_RESULTS = 20
+const GPT35_MAX_RESULTS = 5
 /** The one ranker there is: both `auto` and `default_2024_08_21` name it. */
 const RESOLVED_RANKER = 'default_2024_08_21' as const
 const INGESTION_WAIT_MS = 60_000
@@ -70,7 +71,7 @@ export class FileSearchTool implements ServerTool {
     await this.awaitIngestion(storeIds, ctx.signal)
     const hits = query
       ? await searchChunks(this.services, storeIds, [query], {
-          maxResults: options.max_num_results ?? DEFAULT_MAX_RESULTS,
+          maxResults: options.max_num_results ?? defaultMaxResults(ctx.run),
           scoreThreshold: rankingOptions.score_threshold,
         })
       : []
@@ -187,6 +188,11 @@ export class FileSearchTool implements ServerTool {
     if (this.executedByRun.size > 1_000) this.executedByRun.delete(this.executedByRun.keys().next().value!)
     return stored.length + pending.length
   }
+}
+
+function defaultMaxResults(run: RunRow): number {
+  const model = (run.settings as unknown as RunSettings).model ?? ''
+  return model.startsWith('gpt-3.5-turbo') ? GPT35_MAX_RESULTS : DEFAULT_MAX_RESULTS
 }
 
 function parseQuery(argumentsJson: string): string {

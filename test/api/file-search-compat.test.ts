@@ -316,7 +316,7 @@ describe('file_search run steps', () => {
     )
   })
 
-  it('max_num_results: 20 by default, the assistant tool value, and a run tools override', async () => {
+  it('max_num_results: 20 by default (5 for gpt-3.5-turbo), the assistant tool value, and a run tools override', async () => {
     const paragraphs = Array.from({ length: 150 }, (_, i) => `Entry ${i}: the lighthouse keeper logged the tide at the northern harbour, noting gulls, fog and the beacon lamp in the ledger.`).join('\n\n')
     const log = await upload('lighthouse.txt', paragraphs)
     const store = await t.client.vectorStores.create({ name: 'lighthouse' })
@@ -328,8 +328,8 @@ describe('file_search run steps', () => {
     const chunks = (await t.client.vectorStores.search(store.id, { query: 'lighthouse keeper tide', max_num_results: 50 })).data.length
     expect(chunks).toBeGreaterThan(20)
 
-    const run = async (tool: OpenAI.Beta.FileSearchTool, runTools?: OpenAI.Beta.AssistantTool[]) => {
-      const assistant = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [tool], tool_resources: { file_search: { vector_store_ids: [store.id] } } })
+    const run = async (tool: OpenAI.Beta.FileSearchTool, runTools?: OpenAI.Beta.AssistantTool[], model = 'gpt-4o') => {
+      const assistant = await t.client.beta.assistants.create({ model, tools: [tool], tool_resources: { file_search: { vector_store_ids: [store.id] } } })
       t.upstream.enqueue({ toolCalls: [{ name: 'file_search', arguments: '{"query":"lighthouse keeper tide"}' }] }, { text: 'Logged.' })
       const thread = await t.client.beta.threads.create()
       const r = await t.client.beta.threads.runs.createAndPoll(thread.id, { assistant_id: assistant.id, ...(runTools ? { tools: runTools } : {}) }, { pollIntervalMs: 20 })
@@ -337,6 +337,8 @@ describe('file_search run steps', () => {
       return (calls[0] as any).file_search.results.length as number
     }
     expect(await run({ type: 'file_search' })).toBe(20)
+    expect(await run({ type: 'file_search' }, undefined, 'gpt-3.5-turbo')).toBe(5)
+    expect(await run({ type: 'file_search', file_search: { max_num_results: 9 } }, undefined, 'gpt-3.5-turbo')).toBe(9)
     expect(await run({ type: 'file_search', file_search: { max_num_results: 3 } })).toBe(3)
     expect(await run({ type: 'file_search', file_search: { max_num_results: 3 } }, [{ type: 'file_search', file_search: { max_num_results: 7 } }])).toBe(7)
   })
