@@ -223,6 +223,28 @@ describe('vector stores', () => {
     await expectInvalid(t.client.vectorStores.update(store.id, { description: 'not updatable' } as never), null)
   })
 
+  it('expires_after counts from last activity; an expired store reports status expired and stays so', async () => {
+    const store = await t.client.vectorStores.create({ name: 'expiry', expires_after: { anchor: 'last_active_at', days: 1 } })
+    const { db } = t.server.services
+    // A day-old store that is still alive: a search is activity, and pushes the expiry out again.
+    const dayAgo = store.created_at - 86400 + 60
+    await db.updateTable('vector_stores').set({ last_active_at: dayAgo, expires_at: dayAgo + 86400 }).where('id', '=', store.id).execute()
+    await t.client.vectorStores.search(store.id, { query: 'anything' })
+    const active = await t.client.vectorStores.retrieve(store.id)
+    expect(active.last_active_at!).toBeGreaterThanOrEqual(store.created_at)
+    expect(active.expires_at).toBe(active.last_active_at! + 86400)
+    expect(active.status).toBe('completed')
+
+    // Past its expiry: expired, and using it does not bring it back.
+    const past = store.created_at - 2 * 86400
+    await db.updateTable('vector_stores').set({ last_active_at: past, expires_at: past + 86400 }).where('id', '=', store.id).execute()
+    expect((await t.client.vectorStores.retrieve(store.id)).status).toBe('expired')
+    await t.client.vectorStores.search(store.id, { query: 'anything' })
+    const still = await t.client.vectorStores.retrieve(store.id)
+    expect(still).toMatchObject({ status: 'expired', last_active_at: past, expires_at: past + 86400 })
+    expect((await t.client.vectorStores.list({ limit: 100 })).data.find((s) => s.id === store.id)?.status).toBe('expired')
+  })
+
   it('answers unknown or malformed ids the way OpenAI words them', async () => {
     const store = await t.client.vectorStores.create({ name: 'ids' })
     const missingStore = await failure(t.client.vectorStores.retrieve('vs_missing'))

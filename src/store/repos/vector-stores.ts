@@ -139,7 +139,7 @@ export async function modifyVectorStore(
   return db.updateTable('vector_stores').set(patch).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
 }
 
-/** A search or a run used the store: it stays alive `expires_after.days` from now. */
+/** A search or a run used the store: it stays alive `expires_after.days` from now. An expired store stays expired. */
 export async function touchVectorStores(db: Db, ids: string[]): Promise<void> {
   if (ids.length === 0) return
   const now = nowSeconds()
@@ -150,6 +150,7 @@ export async function touchVectorStores(db: Db, ids: string[]): Promise<void> {
       expires_at: sql<number | null>`case when expires_after is null then null else ${now} + (expires_after->>'days')::int * ${DAY} end`,
     })
     .where('id', 'in', ids)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
     .execute()
 }
 
