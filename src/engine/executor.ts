@@ -317,13 +317,16 @@ export class RunExecution {
       return { step, message: d.type === 'message_creation' ? runMessages.get(d.message_creation!.message_id) : undefined }
     })
     const s = this.settings
+    // max_prompt_tokens bounds the whole run ("across multiple turns"): each call gets what the earlier ones left.
+    const promptBudget = s.max_prompt_tokens === null ? null : s.max_prompt_tokens - this.usage.prompt_tokens
+    if (promptBudget !== null && promptBudget <= 0) throw new RunLimitReached('max_prompt_tokens')
     const prompt = buildPrompt({
       instructions: s.instructions,
       additionalInstructions: s.additional_instructions,
       history,
       runSteps,
       truncation: s.truncation_strategy as never,
-      maxPromptTokens: s.max_prompt_tokens,
+      maxPromptTokens: promptBudget,
       renderToolCall: (call) => this.renderToolCall(call),
     })
     if (prompt.overBudget) throw new RunLimitReached('max_prompt_tokens')

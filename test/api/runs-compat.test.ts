@@ -311,6 +311,35 @@ describe('tool outputs: duplicates and deadlines', () => {
   })
 })
 
+describe('max_prompt_tokens bounds the whole run', () => {
+  it('the call after tool outputs gets only what the first left; none left → incomplete without calling the model', async () => {
+    const thread = await newThread()
+    t.upstream.enqueue({ toolCalls: [{ name: 'get_time', arguments: '{}', id: 'call_budget' }], usage: { prompt_tokens: 300, completion_tokens: 4, total_tokens: 304 } })
+    const run = await t.client.beta.threads.runs.createAndPoll(thread, { assistant_id: assistantId, max_prompt_tokens: 300 })
+    expect(run.status).toBe('requires_action')
+    const done = await t.client.beta.threads.runs.submitToolOutputsAndPoll(run.id, {
+      thread_id: thread,
+      tool_outputs: [{ tool_call_id: 'call_budget', output: '12:00' }],
+    })
+    expect(done).toMatchObject({
+      status: 'incomplete',
+      incomplete_details: { reason: 'max_prompt_tokens' },
+      usage: { prompt_tokens: 300, completion_tokens: 4, total_tokens: 304 },
+      expires_at: null,
+    })
+    expect(t.upstream.chatRequests).toHaveLength(1)
+  })
+
+  it('a run whose calls stay within the budget completes, and the second call sees the whole thread', async () => {
+    const thread = await newThread()
+    t.upstream.enqueue({ toolCalls: [{ name: 'get_time', arguments: '{}', id: 'call_ok' }], usage: { prompt_tokens: 20, completion_tokens: 4, total_tokens: 24 } })
+    const run = await t.client.beta.threads.runs.createAndPoll(thread, { assistant_id: assistantId, max_prompt_tokens: 300 })
+    const done = await t.client.beta.threads.runs.submitToolOutputsAndPoll(run.id, { thread_id: thread, tool_outputs: [{ tool_call_id: 'call_ok', output: '12:00' }] })
+    expect(done.status).toBe('completed')
+    expect(t.upstream.lastChat().messages.map((m: { role: string }) => m.role)).toEqual(['user', 'assistant', 'tool'])
+  })
+})
+
 describe('run and step lists', () => {
   it('runs list newest first with cursors; steps list in both orders with has_more', async () => {
     const thread = await newThread()
