@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import type { AppServices } from '../services.ts'
 import type { ToolResources } from '../protocol/schemas.ts'
 import type { MessageRow } from '../store/tables.ts'
@@ -41,24 +42,40 @@ export async function attachMessageFiles(services: AppServices, project: string,
   if (fileIds.size === 0) return null
   const known = (await getFileRows(services.db, project, [...fileIds])).map((f) => f.id)
   if (known.length === 0) return null
-  const { db } = services
-  const thread = await db.selectFrom('threads').select('tool_resources').where('id', '=', threadId).executeTakeFirst()
-  if (!thread) return null
-  const resources = (thread.tool_resources ?? {}) as { file_search?: { vector_store_ids?: string[] } }
-  let storeId = resources.file_search?.vector_store_ids?.[0]
-  if (storeId && (await getVectorStoreRows(db, project, [storeId])).length === 0) storeId = undefined
-  let updated: Record<string, unknown> | null = null
-  if (!storeId) {
-    const store = await insertVectorStore(db, project, { name: `vector store for ${threadId}`, expires_after: { anchor: 'last_active_at', days: 7 } })
-    storeId = store.id
-    updated = { ...resources, file_search: { ...resources.file_search, vector_store_ids: [storeId] } }
-    await db.updateTable('threads').set({ tool_resources: JSON.stringify(updated) }).where('id', '=', threadId).execute()
-  }
+  const target = await threadStore(services, project, threadId)
+  if (!target) return null
   await addFilesToStore(
     services,
     project,
-    storeId,
+    target.storeId,
     known.map((file_id) => ({ file_id })),
   )
-  return updated
+  return target.updated
+}
+
+/**
+ * The thread's vector store, created (with OpenAI's 7-day expiry) when the thread has none.
+ * `updated`: the thread's new tool_resources when a store was created. The thread is updated
+ * only if no concurrent request gave it a store meanwhile; else that store is used.
+ */
+async function threadStore(services: AppServices, project: string, threadId: string): Promise<{ storeId: string; updated: Record<string, unknown> | null } | null> {
+  const { db } = services
+  for (;;) {
+    const thread = await db.selectFrom('threads').select('tool_resources').where('id', '=', threadId).executeTakeFirst()
+    if (!thread) return null
+    const resources = (thread.tool_resources ?? {}) as { file_search?: { vector_store_ids?: string[] } }
+    const current = resources.file_search?.vector_store_ids?.[0]
+    if (current && (await getVectorStoreRows(db, project, [current])).length > 0) return { storeId: current, updated: null }
+    const store = await insertVectorStore(db, project, { name: `vector store for ${threadId}`, expires_after: { anchor: 'last_active_at', days: 7 } })
+    const updated = { ...resources, file_search: { ...resources.file_search, vector_store_ids: [store.id] } }
+    const result = await db
+      .updateTable('threads')
+      .set({ tool_resources: JSON.stringify(updated) })
+      .where('id', '=', threadId)
+      .where(sql<boolean>`tool_resources = ${JSON.stringify(thread.tool_resources ?? {})}::jsonb`)
+      .executeTakeFirst()
+    if (Number(result.numUpdatedRows) > 0) return { storeId: store.id, updated }
+    // Another request changed the thread's resources first: drop this store and look again.
+    await db.deleteFrom('vector_stores').where('id', '=', store.id).execute()
+  }
 }

@@ -224,6 +224,19 @@ describe('message attachments and the thread store', () => {
     expect((calls[0] as any).file_search.results[0]).toMatchObject({ file_id: doc.id, file_name: 'garden.docx' })
   })
 
+  it('concurrent messages with attachments on a thread without a store share one new store', async () => {
+    const files = await Promise.all(['a.txt', 'b.txt', 'c.txt'].map((name) => upload(name, `Contents of ${name}`)))
+    const thread = await t.client.beta.threads.create()
+    const before = (await t.client.vectorStores.list({ limit: 100 })).data.length
+    await Promise.all(
+      files.map((f) => t.client.beta.threads.messages.create(thread.id, { role: 'user', content: f.filename, attachments: [{ file_id: f.id, tools: [{ type: 'file_search' }] }] })),
+    )
+    const ids = (await t.client.beta.threads.retrieve(thread.id)).tool_resources!.file_search!.vector_store_ids!
+    expect(ids).toHaveLength(1)
+    expect((await t.client.vectorStores.files.list(ids[0])).data.map((f) => f.id).sort()).toEqual(files.map((f) => f.id).sort())
+    expect((await t.client.vectorStores.list({ limit: 100 })).data.length).toBe(before + 1)
+  })
+
   it('attachments join a store the thread already names', async () => {
     const store = await t.client.vectorStores.create({ name: 'mine' })
     const md = await upload('notes.md')
