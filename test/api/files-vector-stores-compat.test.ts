@@ -173,12 +173,24 @@ describe('files', () => {
     await t.server.services.db.updateTable('files').set({ expires_at: file.created_at - 1 }).where('id', '=', file.id).execute()
 
     expect((await failure(t.client.files.retrieve(file.id))).status).toBe(404)
+    // Found expired, it was deleted for good: out of its vector store too.
+    expect((await t.client.vectorStores.files.list(store.vector_store_id)).data).toEqual([])
     expect((await failure(t.client.files.content(file.id))).status).toBe(404)
     expect((await t.client.files.list()).data.map((f) => f.id)).not.toContain(file.id)
-    expect((await t.client.vectorStores.files.list(store.vector_store_id)).data).toEqual([])
     const other = await t.client.vectorStores.create({ name: 'late' })
     expect((await failure(t.client.vectorStores.files.create(other.id, { file_id: file.id }))).status).toBe(404)
     expect((await failure(t.client.files.delete(file.id))).status).toBe(404)
+
+    // Listing files sweeps the project's expired files the same way.
+    const later = await t.client.files.create({
+      file: await toFile(Buffer.from('Expiring knowledge about beluga songs.'), 'later.txt'),
+      purpose: 'assistants',
+      expires_after: { anchor: 'created_at', seconds: 7200 },
+    })
+    await t.client.vectorStores.files.createAndPoll(other.id, { file_id: later.id }, poll)
+    await t.server.services.db.updateTable('files').set({ expires_at: later.created_at - 1 }).where('id', '=', later.id).execute()
+    expect((await t.client.files.list()).data.map((f) => f.id)).not.toContain(later.id)
+    expect((await t.client.vectorStores.retrieve(other.id)).file_counts.total).toBe(0)
   })
 })
 

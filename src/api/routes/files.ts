@@ -65,10 +65,10 @@ export function fileRoutes(r: RouteTable, services: AppServices) {
     })
     return c.json(await files.listFiles(services, c.get('project'), q))
   })
-  r.on('GET', '/v1/files/:file_id', async (c) => c.json(files.fileToWire(await files.getFileRow(db, c.get('project'), pathParam(c, 'file_id')))))
+  r.on('GET', '/v1/files/:file_id', async (c) => c.json(files.fileToWire(await files.getLiveFileRow(services, c.get('project'), pathParam(c, 'file_id')))))
   r.on('DELETE', '/v1/files/:file_id', async (c) => c.json(await files.deleteFile(services, c.get('project'), pathParam(c, 'file_id'))))
   r.on('GET', '/v1/files/:file_id/content', async (c) => {
-    const row = await files.getFileRow(db, c.get('project'), pathParam(c, 'file_id'))
+    const row = await files.getLiveFileRow(services, c.get('project'), pathParam(c, 'file_id'))
     const stream = Readable.toWeb(createReadStream(await files.filePath(services, row))) as unknown as ReadableStream
     return new Response(stream, {
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(row.bytes), 'content-disposition': `attachment; filename="${encodeURIComponent(row.filename)}"` },

@@ -70,7 +70,7 @@ export async function createFileFromBuffer(
 
 /** The bytes of a project's file (404 if it is not the project's). */
 export async function readFileBytes(deps: FileDeps, project: string, fileId: string): Promise<{ filename: string; bytes: Buffer; purpose: string }> {
-  const row = await getFileRow(deps.db, project, fileId)
+  const row = await getLiveFileRow(deps, project, fileId)
   const storage = await fileStorage(deps.config)
   return { filename: row.filename, purpose: row.purpose, bytes: await storage.read(row.storage_key) }
 }
@@ -85,6 +85,14 @@ const isExpired = (row: FileRow, now = nowSeconds()) => row.expires_at !== null 
 
 export async function getFileRow(db: Db, project: string, id: string): Promise<FileRow> {
   const row = await db.selectFrom('files').selectAll().where('id', '=', id).where('project_id', '=', project).executeTakeFirst()
+  if (!row || isExpired(row)) throw noSuchFile(id)
+  return row
+}
+
+/** Like `getFileRow`, and a file found expired is deleted for good on the way (bytes, vector store entries). */
+export async function getLiveFileRow(deps: FileDeps, project: string, id: string): Promise<FileRow> {
+  const row = await deps.db.selectFrom('files').selectAll().where('id', '=', id).where('project_id', '=', project).executeTakeFirst()
+  if (row && isExpired(row)) await removeFiles(deps, project, [row])
   if (!row || isExpired(row)) throw noSuchFile(id)
   return row
 }
