@@ -221,6 +221,8 @@ export class RunExecution {
     if (!done?.usage) usage.total_tokens = usage.prompt_tokens + usage.completion_tokens
     this.usage = addUsage(this.usage, usage)
     const hitLength = done?.reason === 'length'
+    // The model's output was cut by its content filter: the message ends incomplete, the run goes on.
+    const filtered = done?.reason === 'content_filter'
     const budgetSpent = this.settings.max_completion_tokens !== null && this.usage.completion_tokens >= this.settings.max_completion_tokens
 
     if (open) {
@@ -228,6 +230,8 @@ export class RunExecution {
       if (hitLength) {
         await this.completeMessage(o, usage, 'incomplete')
         if (budgetSpent || this.settings.max_completion_tokens !== null) throw new RunLimitReached('max_completion_tokens')
+      } else if (filtered) {
+        await this.completeMessage(o, usage, 'incomplete', 'content_filter')
       } else {
         await this.completeMessage(o, usage, 'completed')
       }
@@ -276,7 +280,7 @@ export class RunExecution {
     if (!open && !toolStep) {
       // An empty answer still yields a (empty) message, as the API always ends with one.
       const o = await this.openMessage()
-      await this.completeMessage(o, usage, hitLength ? 'incomplete' : 'completed')
+      await this.completeMessage(o, usage, hitLength || filtered ? 'incomplete' : 'completed', filtered ? 'content_filter' : 'max_tokens')
       if (hitLength && this.settings.max_completion_tokens !== null) throw new RunLimitReached('max_completion_tokens')
     }
     this.run = await this.engine.transition(this.run, 'completed', { usage: JSON.stringify(this.usage) })
@@ -432,7 +436,12 @@ export class RunExecution {
     this.emit({ event: 'thread.message.delta', data: { id: open.message.id, object: 'thread.message.delta', delta: { content: [part] } } })
   }
 
-  private async completeMessage(open: OpenMessage, usage: Usage, status: 'completed' | 'incomplete'): Promise<void> {
+  private async completeMessage(
+    open: OpenMessage,
+    usage: Usage,
+    status: 'completed' | 'incomplete',
+    incompleteReason: 'max_tokens' | 'content_filter' = 'max_tokens',
+  ): Promise<void> {
     await open.written
     const content = await this.finalContent(open.text, open.step.id)
     this.emitFinalParts(open, content)
@@ -441,7 +450,7 @@ export class RunExecution {
       status,
       completed_at: status === 'completed' ? now : null,
       incomplete_at: status === 'incomplete' ? now : null,
-      incomplete_details: status === 'incomplete' ? { reason: 'max_tokens' } : null,
+      incomplete_details: status === 'incomplete' ? { reason: incompleteReason } : null,
     }
     // The text can be long: it is not read back (only metadata, which a client may have modified).
     const messageUpdate = this.db

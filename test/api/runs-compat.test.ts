@@ -6,6 +6,7 @@
 import OpenAI from 'openai'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startTestServer, type TestContext } from '../support/harness.ts'
+import { collectEvents, names } from '../support/stream.ts'
 
 let t: TestContext
 let assistantId: string
@@ -337,6 +338,21 @@ describe('max_prompt_tokens bounds the whole run', () => {
     const done = await t.client.beta.threads.runs.submitToolOutputsAndPoll(run.id, { thread_id: thread, tool_outputs: [{ tool_call_id: 'call_ok', output: '12:00' }] })
     expect(done.status).toBe('completed')
     expect(t.upstream.lastChat().messages.map((m: { role: string }) => m.role)).toEqual(['user', 'assistant', 'tool'])
+  })
+})
+
+describe('message endings', () => {
+  it("a reply cut by the model's content filter ends incomplete with reason content_filter; the run completes", async () => {
+    const thread = await newThread()
+    t.upstream.enqueue({ text: 'I cannot contin', finishReason: 'content_filter' })
+    const events = await collectEvents(t.client.beta.threads.runs.stream(thread, { assistant_id: assistantId }))
+    expect(names(events).slice(-3)).toEqual(['thread.message.incomplete', 'thread.run.step.completed', 'thread.run.completed'])
+    const incomplete = events.find((e) => e.event === 'thread.message.incomplete')!.data
+    expect(incomplete).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'content_filter' }, completed_at: null })
+    expect(incomplete.incomplete_at).toBeTypeOf('number')
+    const [message] = (await t.client.beta.threads.messages.list(thread)).data
+    expect(message).toMatchObject({ id: incomplete.id, status: 'incomplete', incomplete_details: { reason: 'content_filter' } })
+    expect(message.content[0]).toMatchObject({ type: 'text', text: { value: 'I cannot contin' } })
   })
 })
 
