@@ -362,14 +362,14 @@ export class RunEngine {
       if (outputs.has(o.tool_call_id)) {
         throw invalidRequest(`Invalid 'tool_outputs[${i}].tool_call_id': more than one output for tool call '${o.tool_call_id}'.`, `tool_outputs[${i}].tool_call_id`, 'invalid_value')
       }
-      if (!required.some((c) => c.id === o.tool_call_id)) {
-        throw invalidRequest(`Invalid 'tool_outputs[${i}].tool_call_id': no tool call with id '${o.tool_call_id}' is waiting for output.`, `tool_outputs[${i}].tool_call_id`, 'invalid_value')
-      }
       outputs.set(o.tool_call_id, o.output ?? '')
     }
-    const missing = required.filter((c) => !outputs.has(c.id)).map((c) => c.id)
-    if (missing.length) {
-      throw invalidRequest(`Expected tool outputs for call_ids ${JSON.stringify(required.map((c) => c.id))}, got ${JSON.stringify([...outputs.keys()])}`, 'tool_outputs', null)
+    // Outputs must answer exactly the waiting calls. OpenAI's wording, lists in Python's repr:
+    // "Expected tool outputs for call_ids ['call_a', 'call_b'], got ['call_a']" (param and code null).
+    const answersAll = required.every((c) => outputs.has(c.id)) && [...outputs.keys()].every((id) => required.some((c) => c.id === id))
+    if (!answersAll) {
+      const list = (ids: string[]) => `[${ids.map((id) => `'${id}'`).join(', ')}]`
+      throw invalidRequest(`Expected tool outputs for call_ids ${list(required.map((c) => c.id))}, got ${list([...outputs.keys()])}`)
     }
     // The waiting tool_calls step gets the outputs and completes.
     const steps = await runStepRows(this.db, run.id)

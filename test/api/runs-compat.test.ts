@@ -268,6 +268,41 @@ describe('tool outputs and cancel errors', () => {
 })
 
 describe('tool outputs: duplicates and deadlines', () => {
+  it('outputs must answer exactly the waiting calls (OpenAI wording for missing and unknown ids)', async () => {
+    const thread = await newThread()
+    t.upstream.enqueue({ toolCalls: [{ name: 'get_time', arguments: '{}', id: 'call_a' }, { name: 'get_time', arguments: '{"tz":"CET"}', id: 'call_b' }] }, { text: 'Noon.' })
+    const run = await t.client.beta.threads.runs.createAndPoll(thread, { assistant_id: assistantId })
+    expect(run.status).toBe('requires_action')
+    const submit = (tool_outputs: { tool_call_id: string; output: string }[]) =>
+      badRequest(t.client.beta.threads.runs.submitToolOutputs(run.id, { thread_id: thread, tool_outputs }))
+    expect(await submit([{ tool_call_id: 'call_a', output: '1' }])).toEqual({
+      message: "Expected tool outputs for call_ids ['call_a', 'call_b'], got ['call_a']",
+      type: 'invalid_request_error',
+      param: null,
+      code: null,
+    })
+    expect((await submit([]))?.message).toBe("Expected tool outputs for call_ids ['call_a', 'call_b'], got []")
+    expect(
+      (
+        await submit([
+          { tool_call_id: 'call_a', output: '1' },
+          { tool_call_id: 'call_b', output: '2' },
+          { tool_call_id: 'call_zzz', output: '3' },
+        ])
+      )?.message,
+    ).toBe("Expected tool outputs for call_ids ['call_a', 'call_b'], got ['call_a', 'call_b', 'call_zzz']")
+    expect((await t.client.beta.threads.runs.retrieve(run.id, { thread_id: thread })).status).toBe('requires_action')
+    // Any order is fine.
+    const done = await t.client.beta.threads.runs.submitToolOutputsAndPoll(run.id, {
+      thread_id: thread,
+      tool_outputs: [
+        { tool_call_id: 'call_b', output: '2' },
+        { tool_call_id: 'call_a', output: '1' },
+      ],
+    })
+    expect(done.status).toBe('completed')
+  })
+
   it('two outputs for one call are refused, and nothing is applied', async () => {
     const thread = await newThread()
     t.upstream.enqueue({ toolCalls: [{ name: 'get_time', arguments: '{}', id: 'call_dup' }] }, { text: 'Noon.' })
