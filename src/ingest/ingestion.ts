@@ -1,4 +1,5 @@
 import type { AppServices } from '../services.ts'
+import { sql, type RawBuilder } from 'kysely'
 import type { Db } from '../store/db.ts'
 import { fileStorage } from '../files/storage.ts'
 import * as stores from '../store/repos/vector-stores.ts'
@@ -390,26 +391,35 @@ class ChunkWriter {
     })
     while (this.inserts.length >= MAX_INSERTS) await this.inserts.shift()
     if (this.failure) throw this.failure
+    const rows = chunks.map(({ tally, index, text }, j) =>
+      sql`(${tally.storeId}, ${tally.fileId}, ${index}::int, ${text}, ${lexemes[j].tsv}::tsvector, ${vectors?.[j] ?? null}::real[])`,
+    )
+    const insert = () => insertChunks(this.db, rows)
+    // A file removed from its store meanwhile (foreign key) retries without it: the others go on.
     this.inserts.push(
-      this.db
-        .insertInto('chunks')
-        .values(
-          chunks.map(({ tally, index, text }, j) => ({
-            vector_store_id: tally.storeId,
-            file_id: tally.fileId,
-            chunk_index: index,
-            text,
-            tsv: lexemes[j].tsv,
-            embedding: vectors?.[j] ?? null,
-          })),
-        )
-        // A duplicate job writes the same chunks: keep one of each.
-        .onConflict((oc) => oc.columns(['vector_store_id', 'file_id', 'chunk_index']).doNothing())
-        .execute()
+      insert()
+        .catch((err) => (isForeignKeyViolation(err) ? insert() : Promise.reject(err)))
         .catch((err) => (this.failure ??= err)),
     )
   }
 }
+
+/**
+ * Insert chunk rows `(store, file, index, text, tsv, embedding)`, leaving out those of files no
+ * longer in their store (removed while being ingested). A duplicate job writes the same chunks:
+ * one of each is kept.
+ */
+async function insertChunks(db: Db, rows: RawBuilder<unknown>[]): Promise<void> {
+  await sql`
+    insert into chunks (vector_store_id, file_id, chunk_index, text, tsv, embedding)
+    select v.vector_store_id, v.file_id, v.chunk_index, v.text, v.tsv, v.embedding
+    from (values ${sql.join(rows)}) as v(vector_store_id, file_id, chunk_index, text, tsv, embedding)
+    where exists (select from vector_store_files f where f.vector_store_id = v.vector_store_id and f.id = v.file_id)
+    on conflict (vector_store_id, file_id, chunk_index) do nothing
+  `.execute(db)
+}
+
+const isForeignKeyViolation = (err: unknown) => (err as { code?: string } | null)?.code === '23503'
 
 const ingestors = new WeakMap<AppServices, Ingestor>()
 

@@ -235,6 +235,32 @@ describe('vector stores with embeddings', () => {
     expect(rows.every((r) => Array.isArray(r.embedding) && r.embedding.length === e.upstream.embeddingDims)).toBe(true)
   })
 
+  it('a file removed from its store while its group is being ingested does not fail the others', async () => {
+    const files = await Promise.all(['alpha', 'beta', 'gamma'].map((w) => upload(e.client, `${w}.txt`, `The ${w} report about harbour tides. `.repeat(50))))
+    const store = await e.client.vectorStores.create({ name: 'removal' })
+    let release!: () => void
+    e.upstream.embeddingsGate = new Promise((resolve) => (release = resolve))
+    const before = e.upstream.requests.filter((r) => r.path.endsWith('/embeddings')).length
+    try {
+      const batch = await e.client.vectorStores.fileBatches.create(store.id, { file_ids: files.map((f) => f.id) })
+      // The group's chunks are cut and wait for their embeddings: remove one file now.
+      while (e.upstream.requests.filter((r) => r.path.endsWith('/embeddings')).length === before) await new Promise((r) => setTimeout(r, 10))
+      await e.client.vectorStores.files.delete(files[1].id, { vector_store_id: store.id })
+      release()
+      const done = await e.client.vectorStores.fileBatches.poll(store.id, batch.id, { pollIntervalMs: 50 })
+      expect(done.status).toBe('completed')
+    } finally {
+      e.upstream.embeddingsGate = null
+      release()
+    }
+    const left = await e.client.vectorStores.files.list(store.id)
+    expect(left.data.map((f) => [f.id, f.status]).sort()).toEqual([[files[0].id, 'completed'], [files[2].id, 'completed']].sort())
+    const chunks = await e.server.services.db.selectFrom('chunks').select('file_id').where('vector_store_id', '=', store.id).execute()
+    expect(new Set(chunks.map((c) => c.file_id))).toEqual(new Set([files[0].id, files[2].id]))
+    const hits = await e.client.vectorStores.search(store.id, { query: 'gamma report' })
+    expect(hits.data[0].file_id).toBe(files[2].id)
+  })
+
   it('retries a failed embeddings request, and fails the file with server_error when the endpoint stays down', async () => {
     const f = await upload(e.client, 'retry.txt', 'Retries make flaky endpoints bearable.')
     const store = await e.client.vectorStores.create({ name: 'retry' })

@@ -36,6 +36,8 @@ export class FakeUpstream {
   embeddingDims = 64
   /** Embeddings requests get no answer while set (ingestion stays in progress). */
   embeddingsHang = false
+  /** When set, embeddings requests are answered only once it resolves. */
+  embeddingsGate: Promise<void> | null = null
   /** The next N embeddings requests fail with a 500 (retries). */
   embeddingFailures = 0
   url = ''
@@ -161,8 +163,9 @@ export class FakeUpstream {
     res.end('data: [DONE]\n\n')
   }
 
-  private embeddings(body: any, res: ServerResponse) {
+  private async embeddings(body: any, res: ServerResponse) {
     if (this.embeddingsHang) return
+    if (this.embeddingsGate) await this.embeddingsGate
     if (this.embeddingFailures > 0) {
       this.embeddingFailures--
       res.writeHead(500, { 'content-type': 'application/json' })
