@@ -347,11 +347,7 @@ export class RunEngine {
   // ---- tool outputs, cancel, expiry ----------------------------------------------------------
 
   async submitToolOutputs(project: string, threadId: string, runId: string, body: SubmitToolOutputs): Promise<RunRow> {
-    let run = await getRunRow(this.db, project, threadId, runId)
-    // Past `expires_at` the run is expired, even if the expiry sweep has not come round to it yet.
-    if (run.status === 'requires_action' && run.expires_at !== null && run.expires_at <= seconds(this.clock)) {
-      run = (await this.expire(run)) ?? (await getRunRow(this.db, project, threadId, runId))
-    }
+    const run = await this.expiredIfOverdue(await getRunRow(this.db, project, threadId, runId))
     if (run.status !== 'requires_action') {
       throw invalidRequest(`Runs in status "${run.status}" do not accept tool outputs.`)
     }
@@ -398,7 +394,7 @@ export class RunEngine {
   }
 
   async cancel(project: string, threadId: string, runId: string): Promise<RunRow> {
-    const run = await getRunRow(this.db, project, threadId, runId)
+    const run = await this.expiredIfOverdue(await getRunRow(this.db, project, threadId, runId))
     if (isTerminal(run.status) || run.status === 'cancelling') {
       throw invalidRequest(`Cannot cancel run with status '${run.status}'.`)
     }
@@ -435,6 +431,12 @@ export class RunEngine {
       if (run.expires_at === null || run.expires_at > now) continue
       await this.expire(run)
     }
+  }
+
+  /** Past `expires_at` a waiting run is expired, even if the expiry sweep has not come round to it yet. */
+  private async expiredIfOverdue(run: RunRow): Promise<RunRow> {
+    if (run.status !== 'requires_action' || run.expires_at === null || run.expires_at > seconds(this.clock)) return run
+    return (await this.expire(run)) ?? (await getRunById(this.db, run.id)) ?? run
   }
 
   /** Expire a run waiting for tool outputs; undefined if it changed meanwhile (outputs or a cancel won). */

@@ -344,6 +344,19 @@ describe('tool outputs: duplicates and deadlines', () => {
     expect(step).toMatchObject({ status: 'expired', expired_at: expect.any(Number) })
     // The thread takes new messages again.
     await t.client.beta.threads.messages.create(thread, { role: 'user', content: 'back' })
+
+    // A cancel after the deadline finds it expired too.
+    t.upstream.enqueue({ toolCalls: [{ name: 'get_time', arguments: '{}', id: 'call_late2' }] })
+    const second = await t.client.beta.threads.runs.createAndPoll(thread, { assistant_id: assistantId })
+    expect(second.status).toBe('requires_action')
+    t.clock.advance(601_000)
+    expect(await badRequest(t.client.beta.threads.runs.cancel(second.id, { thread_id: thread }))).toEqual({
+      message: "Cannot cancel run with status 'expired'.",
+      type: 'invalid_request_error',
+      param: null,
+      code: null,
+    })
+    expect((await t.client.beta.threads.runs.retrieve(second.id, { thread_id: thread })).status).toBe('expired')
   })
 })
 
