@@ -389,6 +389,40 @@ describe('max_prompt_tokens bounds the whole run', () => {
   })
 })
 
+describe('streams', () => {
+  it('createAndRunStream with a function call: thread.created first, requires_action, then the continuation', async () => {
+    t.upstream.enqueue({ toolCalls: [{ name: 'get_time', arguments: '{"tz":"UTC"}', id: 'call_s1' }] }, { text: 'It is noon.' })
+    const first = t.client.beta.threads.createAndRunStream({ assistant_id: assistantId, thread: { messages: [{ role: 'user', content: 'Time?' }] } })
+    const events = await collectEvents(first)
+    expect(names(events)).toEqual([
+      'thread.created',
+      'thread.run.created',
+      'thread.run.queued',
+      'thread.run.in_progress',
+      'thread.run.step.created',
+      'thread.run.step.in_progress',
+      'thread.run.step.delta',
+      'thread.run.step.delta',
+      'thread.run.step.delta',
+      'thread.run.step.delta',
+      'thread.run.requires_action',
+    ])
+    const run = await first.finalRun()
+    expect(run).toMatchObject({ status: 'requires_action', thread_id: events[0].data.id, expires_at: run.created_at + 600, usage: null })
+    const [waitingStep] = await first.finalRunSteps()
+    expect(waitingStep).toMatchObject({ type: 'tool_calls', status: 'in_progress' })
+
+    const second = t.client.beta.threads.runs.submitToolOutputsStream(run.id, { thread_id: run.thread_id, tool_outputs: [{ tool_call_id: 'call_s1', output: '12:00' }] })
+    const more = await collectEvents(second)
+    expect(names(more)[0]).toBe('thread.run.step.completed')
+    expect(more[0].data).toMatchObject({ id: waitingStep.id, status: 'completed', step_details: { tool_calls: [{ function: { output: '12:00' } }] } })
+    expect(names(more).at(-1)).toBe('thread.run.completed')
+    expect(more.some((e) => e.event === 'thread.run.created')).toBe(false)
+    const messages = await second.finalMessages()
+    expect(messages.map((m) => m.content[0])).toEqual([{ type: 'text', text: { value: 'It is noon.', annotations: [] } }])
+  })
+})
+
 describe('message endings', () => {
   it("a reply cut by the model's content filter ends incomplete with reason content_filter; the run completes", async () => {
     const thread = await newThread()
