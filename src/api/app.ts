@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { ApiError, serverError } from '../protocol/errors.ts'
@@ -14,6 +15,17 @@ export function createApp(services: AppServices, opts: { open: boolean }) {
   const app = new Hono<HonoEnv>()
   const routes = new RouteTable(app)
   const { log, config, db } = services
+
+  // OpenAI answers every request with `x-request-id: req_<32 hex>`; the SDK exposes it as
+  // `_request_id` on results and `requestID` on errors. Set after the handler (and onError /
+  // notFound) so every response carries it; SSE streams write their own headers (see sse.ts).
+  app.use('*', async (c, next) => {
+    const requestId = `req_${randomBytes(16).toString('hex')}`
+    c.set('requestId', requestId)
+    await next()
+    // Not on the shared "already sent" marker response: those headers went out already.
+    if (!c.res.headers.has('x-hono-already-sent')) c.res.headers.set('x-request-id', requestId)
+  })
 
   app.get('/health', async (c) => {
     await db.selectFrom('threads').select('id').limit(1).execute()
@@ -59,7 +71,7 @@ export function createApp(services: AppServices, opts: { open: boolean }) {
 
   app.onError((err, c) => {
     if (err instanceof ApiError) return errorResponse(err)
-    log.error({ err, method: c.req.method, path: c.req.path }, 'unhandled error')
+    log.error({ err, requestId: c.get('requestId'), method: c.req.method, path: c.req.path }, 'unhandled error')
     return errorResponse(serverError())
   })
 

@@ -3,7 +3,8 @@ import type { z } from 'zod'
 import { ApiError, invalidRequest } from '../protocol/errors.ts'
 import { describeValue, paramPath, parseWith } from '../protocol/validation.ts'
 
-export type HonoEnv = { Variables: { project: string } }
+/** `requestId`: this request's `x-request-id` (`req_` + 32 hex), set before anything else runs. */
+export type HonoEnv = { Variables: { project: string; requestId: string } }
 export type Ctx = Context<HonoEnv>
 
 /** Every route registered, so an unmatched request can be told 405 (path exists) from 404. */

@@ -27,7 +27,8 @@ export interface SseOptions {
  */
 export async function sseStream(c: Ctx, events: EventLog, runId: string, afterSeq: number, opts: SseOptions = {}): Promise<Response> {
   const { outgoing } = c.env as { outgoing: ServerResponse }
-  outgoing.writeHead(200, HEADERS)
+  // Written straight to Node, so the request id middleware never sees these headers: add it here.
+  outgoing.writeHead(200, { ...HEADERS, 'x-request-id': c.get('requestId') })
   outgoing.flushHeaders()
   await pipeEvents(outgoing, events, runId, afterSeq, opts.keepAliveMs ?? 15_000, opts.includeFileSearchContent ?? false)
   return RESPONSE_ALREADY_SENT
