@@ -77,9 +77,19 @@ describe.skipIf(skip)('bwrap sandbox', () => {
   })
 
   it('stops a memory bomb with MemoryError', async () => {
-    const r = await session.exec('hog = []\nwhile True:\n    hog.append(bytearray(50 * 1024 * 1024))')
-    expect(r.output).toMatch(/MemoryError/)
-    expect((await session.exec('del hog\nprint("ok")')).output).toBe('ok\n')
+    // Its own backend with a generous time limit: zeroing 768 MB on a loaded machine can take longer
+    // than the shared session's 1.5 s, and the bomb must meet the memory cap, not the clock.
+    const patient = await BwrapBackend.create({ ...DEFAULT_LIMITS, timeoutMs: 30_000, memoryBytes: 768 * 1024 * 1024 })
+    const own = await patient.createSession()
+    try {
+      const r = await own.exec('hog = []\nwhile True:\n    hog.append(bytearray(50 * 1024 * 1024))')
+      expect(r.stopped).toBe(null)
+      expect(r.output).toMatch(/MemoryError/)
+      expect((await own.exec('del hog\nprint("ok")')).output).toBe('ok\n')
+    } finally {
+      await own.close()
+      await patient.dispose()
+    }
   })
 
   it('contains a fork bomb and leaves no process behind', async () => {
