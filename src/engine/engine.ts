@@ -97,7 +97,7 @@ export class RunEngine {
    * Write a new queued run. `startNow`: the caller calls `start` right after, so in embedded mode
    * the run's execution may begin here (see below).
    */
-  async createRun(project: string, threadId: string, body: CreateRun, opts: { startNow?: boolean } = {}): Promise<RunRow> {
+  async createRun(project: string, threadId: string, body: CreateRun, opts: { startNow?: boolean; toolResources?: RunSettings['tool_resources'] } = {}): Promise<RunRow> {
     // Embedded mode executes the run in this process: its first model call can start before the run
     // is written, with the thread's history read by the same query, so that the upstream's latency
     // overlaps with the writes. (Not with additional messages: they are history, written below.)
@@ -119,6 +119,7 @@ export class RunEngine {
       parallel_tool_calls: body.parallel_tool_calls ?? true,
       reasoning_effort: body.reasoning_effort !== undefined ? body.reasoning_effort : assistant.reasoning_effort,
       additional_instructions: body.additional_instructions ?? null,
+      ...(opts.toolResources ? { tool_resources: opts.toolResources } : {}),
     }
     checkToolChoice(settings.tool_choice, settings.tools)
     const extra = (body.additional_messages ?? []).map((m) => newClientMessage(project, threadId, m))
@@ -212,13 +213,15 @@ export class RunEngine {
     // Check the assistant and the run settings first so a bad request leaves no orphan thread behind.
     const assistant = await getAssistantRow(this.db, project, body.assistant_id)
     checkToolChoice(body.tool_choice, (body.tools ?? assistant.tools) as Run['tools'])
+    // The thread gets `thread.tool_resources` only; the top-level ones are the assistant's for this
+    // run (see tools/resources.ts), kept in the run's settings.
     const thread = await this.services.createThreadWithMessages(project, {
       messages: body.thread?.messages,
       metadata: body.thread?.metadata,
-      tool_resources: body.thread?.tool_resources ?? body.tool_resources,
+      tool_resources: body.thread?.tool_resources,
     })
-    const { thread: _t, tool_resources: _r, ...runBody } = body
-    const run = await this.createRun(project, thread.id, runBody, { startNow: true })
+    const { thread: _t, tool_resources: toolResources, ...runBody } = body
+    const run = await this.createRun(project, thread.id, runBody, { startNow: true, toolResources: toolResources ?? undefined })
     return { thread, run }
   }
 

@@ -233,10 +233,22 @@ export const CreateRun = z.strictObject({
 })
 export type CreateRun = z.infer<typeof CreateRun>
 
+/**
+ * createAndRun's top-level `tool_resources`: the assistant's resources for this run. Unlike the
+ * assistant's and the thread's, the spec gives it no `vector_stores` helper.
+ */
+export const RunToolResources = z
+  .strictObject({
+    code_interpreter: z.strictObject({ file_ids: z.array(z.string()).max(20).optional() }).optional(),
+    file_search: z.strictObject({ vector_store_ids: z.array(z.string()).max(1).optional() }).optional(),
+  })
+  .nullable()
+export type RunToolResources = z.infer<typeof RunToolResources>
+
 export const CreateThreadAndRun = z.strictObject({
   ...RunSettings,
   thread: CreateThread.optional(),
-  tool_resources: ToolResources.optional(),
+  tool_resources: RunToolResources.optional(),
 })
 export type CreateThreadAndRun = z.infer<typeof CreateThreadAndRun>
 

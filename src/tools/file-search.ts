@@ -4,6 +4,7 @@ import type { AppServices } from '../services.ts'
 import { searchChunks } from '../ingest/search.ts'
 import type { RunSettings } from '../store/repos/runs.ts'
 import type { RunRow } from '../store/tables.ts'
+import { runToolResources } from './resources.ts'
 import type { ServerTool, ToolContext, ToolResult } from './types.ts'
 
 type FileSearchCall = Extract<ToolCall, { type: 'file_search' }>
@@ -129,17 +130,15 @@ export class FileSearchTool implements ServerTool {
     return tool?.file_search ?? {}
   }
 
-  /** The stores of the run's assistant and thread (`tool_resources.file_search.vector_store_ids`). */
+  /**
+   * The stores of the run's assistant (or the run's own, from createAndRun) and thread
+   * (`tool_resources.file_search.vector_store_ids`).
+   */
   private async vectorStoreIds(ctx: ToolContext): Promise<string[]> {
     const { db } = this.services
-    const [assistant, thread] = await Promise.all([
-      db.selectFrom('assistants').select('tool_resources').where('id', '=', ctx.run.assistant_id).executeTakeFirst(),
-      db.selectFrom('threads').select('tool_resources').where('id', '=', ctx.run.thread_id).executeTakeFirst(),
-    ])
     const ids = new Set<string>()
-    for (const resources of [assistant?.tool_resources, thread?.tool_resources]) {
-      const fs = (resources as { file_search?: { vector_store_ids?: string[] } } | undefined)?.file_search
-      for (const id of fs?.vector_store_ids ?? []) ids.add(id)
+    for (const resources of await runToolResources(db, ctx.run)) {
+      for (const id of resources.file_search?.vector_store_ids ?? []) ids.add(id)
     }
     if (ids.size === 0) return []
     // Only the run's project's stores, and not expired ones.

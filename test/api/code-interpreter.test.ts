@@ -88,6 +88,26 @@ describe.skipIf(skip)('code_interpreter (bwrap)', () => {
     expect(call.code_interpreter.outputs).toEqual([{ type: 'logs', logs: 'a.txt from the assistant\nt.txt from the thread\n' }])
   })
 
+  it("createAndRun's top-level code_interpreter files replace the assistant's for that run, next to the thread's", async () => {
+    const upload = async (name: string, text: string) => (await t.client.files.create({ file: await toFile(Buffer.from(text), name), purpose: 'assistants' })).id
+    const [fromAssistant, fromRun, fromThread] = [await upload('a.txt', 'assistant'), await upload('r.txt', 'run'), await upload('t.txt', 'thread')]
+    const assistant = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'code_interpreter' }], tool_resources: { code_interpreter: { file_ids: [fromAssistant] } } })
+    t.upstream.enqueue(code('import os\nfor n in sorted(os.listdir("/mnt/data")):\n    print(n, open("/mnt/data/" + n).read())'), { text: 'Read.' })
+    const run = await t.client.beta.threads.createAndRunPoll(
+      {
+        assistant_id: assistant.id,
+        thread: { messages: [{ role: 'user', content: 'List the files' }], tool_resources: { code_interpreter: { file_ids: [fromThread] } } },
+        tool_resources: { code_interpreter: { file_ids: [fromRun] } },
+      },
+      { pollIntervalMs: 50 },
+    )
+    expect(run.status).toBe('completed')
+    const steps = await t.client.beta.threads.runs.steps.list(run.id, { thread_id: run.thread_id })
+    const call = steps.data.flatMap((s) => (s.step_details.type === 'tool_calls' ? s.step_details.tool_calls : []))[0] as any
+    expect(call.code_interpreter.outputs).toEqual([{ type: 'logs', logs: 'r.txt run\nt.txt thread\n' }])
+    expect((await t.client.beta.threads.retrieve(run.thread_id)).tool_resources).toEqual({ code_interpreter: { file_ids: [fromThread] } })
+  })
+
   it('turns a matplotlib plot into an image output, a real PNG and an image_file part', async () => {
     const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Plot squares' }] })
     const { calls } = await runOn(thread.id, code('import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.show()'), { text: 'Here is the plot.' })

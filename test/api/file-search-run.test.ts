@@ -149,3 +149,76 @@ describe('file_search in runs', () => {
     ).rejects.toMatchObject({ status: 404 })
   })
 })
+
+describe("createAndRun's top-level tool_resources", () => {
+  const upload = async (name: string) => t.client.files.create({ file: await toFile(fixture(name), name), purpose: 'assistants' })
+  const searchedFiles = async (threadId: string, runId: string) => {
+    const steps = await t.client.beta.threads.runs.steps.list(runId, { thread_id: threadId, order: 'asc' })
+    const call = steps.data.flatMap((s) => (s.step_details.type === 'tool_calls' ? s.step_details.tool_calls : []))[0] as any
+    return new Set<string>(call.file_search.results.map((r: { file_id: string }) => r.file_id))
+  }
+
+  it("are the assistant's stores for that run: searched instead of the assistant's, next to the thread's, stored on neither", async () => {
+    const [pdf, md, doc] = [await upload('turbine.pdf'), await upload('notes.md'), await upload('garden.docx')]
+    const runStore = await t.client.vectorStores.create({ name: 'for this run', file_ids: [pdf.id] })
+    // The assistant's own store (the lighthouse notes) is what the run's store replaces.
+    const assistant = await t.client.beta.assistants.create({
+      model: 'gpt-4o',
+      tools: [{ type: 'file_search' }],
+      tool_resources: { file_search: { vector_stores: [{ file_ids: [md.id] }] } },
+    })
+    await ingestor(t.server.services).idle()
+
+    // One query that matches all three documents: each store's file shows up if that store is searched.
+    const query = '{"query":"turbine blade lighthouse lamp tomatoes"}'
+    t.upstream.enqueue({ toolCalls: [{ name: 'file_search', arguments: query }] }, { text: 'Titanium.' })
+    const run = await t.client.beta.threads.createAndRunPoll(
+      {
+        assistant_id: assistant.id,
+        thread: {
+          messages: [{ role: 'user', content: 'What is the turbine blade made of?' }],
+          tool_resources: { file_search: { vector_stores: [{ file_ids: [doc.id] }] } },
+        },
+        tool_resources: { file_search: { vector_store_ids: [runStore.id] } },
+      },
+      { pollIntervalMs: 50 },
+    )
+    expect(run.status).toBe('completed')
+    expect(await searchedFiles(run.thread_id, run.id)).toEqual(new Set([pdf.id, doc.id]))
+    expect(t.upstream.lastChat().messages.find((m: any) => m.role === 'tool').content).toContain('titanium alloy')
+
+    // The thread keeps only its own store; the assistant is unchanged.
+    const thread = await t.client.beta.threads.retrieve(run.thread_id)
+    const threadStores = thread.tool_resources!.file_search!.vector_store_ids!
+    expect(threadStores).toHaveLength(1)
+    expect(threadStores).not.toContain(runStore.id)
+    expect((await t.client.beta.assistants.retrieve(assistant.id)).tool_resources).toEqual(assistant.tool_resources)
+
+    // A later run on that thread (no override) searches the assistant's store and the thread's again.
+    t.upstream.enqueue({ toolCalls: [{ name: 'file_search', arguments: query }] }, { text: 'Lighthouse.' })
+    const next = await t.client.beta.threads.runs.createAndPoll(run.thread_id, { assistant_id: assistant.id }, { pollIntervalMs: 50 })
+    expect(next.status).toBe('completed')
+    expect(await searchedFiles(run.thread_id, next.id)).toEqual(new Set([md.id, doc.id]))
+  })
+
+  it('work for an assistant without resources, and refuse the vector_stores helper (not in the spec there)', async () => {
+    const pdf = await upload('turbine.pdf')
+    const runStore = await t.client.vectorStores.create({ file_ids: [pdf.id] })
+    const assistant = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'file_search' }] })
+    t.upstream.enqueue({ toolCalls: [{ name: 'file_search', arguments: '{"query":"turbine blade material"}' }] }, { text: 'Titanium.' })
+    const run = await t.client.beta.threads.createAndRunPoll(
+      { assistant_id: assistant.id, tool_resources: { file_search: { vector_store_ids: [runStore.id] } } },
+      { pollIntervalMs: 50 },
+    )
+    expect(run.status).toBe('completed')
+    expect(await searchedFiles(run.thread_id, run.id)).toEqual(new Set([pdf.id]))
+    expect((await t.client.beta.threads.retrieve(run.thread_id)).tool_resources).toEqual({})
+
+    const chatsBefore = t.upstream.chatRequests.length
+    const err = await t.client.beta.threads
+      .createAndRun({ assistant_id: assistant.id, tool_resources: { file_search: { vector_stores: [{ file_ids: [pdf.id] }] } } as any })
+      .catch((e: unknown) => e)
+    expect(err).toMatchObject({ status: 400, param: 'tool_resources.file_search.vector_stores' })
+    expect(t.upstream.chatRequests.length).toBe(chatsBefore)
+  })
+})

@@ -23,6 +23,8 @@ export interface RunSettings {
   reasoning_effort: string | null
   /** Prompt-only inputs: not part of the wire object. */
   additional_instructions?: string | null
+  /** createAndRun's top-level `tool_resources` (see tools/resources.ts): not part of the wire object. */
+  tool_resources?: { code_interpreter?: { file_ids?: string[] }; file_search?: { vector_store_ids?: string[] } }
 }
 
 export function runToWire(row: RunRow): Run {

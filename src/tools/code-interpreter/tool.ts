@@ -4,6 +4,7 @@ import type { ChatTool } from '../../providers/types.ts'
 import type { Db } from '../../store/db.ts'
 import { createFileFromBuffer, readFileBytes } from '../../store/repos/files.ts'
 import type { RunRow } from '../../store/tables.ts'
+import { runToolResources } from '../resources.ts'
 import type { ServerTool, ToolContext, ToolResult } from '../types.ts'
 import { safeFileName, type CellResult, type SandboxFile } from './backend.ts'
 import { codeDelta } from './partial-code.ts'
@@ -290,16 +291,17 @@ function stopNotice(result: CellResult, config: Config): string {
   }
 }
 
-/** File ids for /mnt/data: assistant and thread tool resources, and code_interpreter attachments. */
+/**
+ * File ids for /mnt/data: the assistant's (or the run's own, from createAndRun) and the thread's
+ * tool resources, and code_interpreter attachments.
+ */
 async function inputFileIds(db: Db, run: RunRow): Promise<string[]> {
-  const [assistant, thread, messages] = await Promise.all([
-    db.selectFrom('assistants').select('tool_resources').where('id', '=', run.assistant_id).executeTakeFirst(),
-    db.selectFrom('threads').select('tool_resources').where('id', '=', run.thread_id).executeTakeFirst(),
+  const [resources, messages] = await Promise.all([
+    runToolResources(db, run),
     db.selectFrom('messages').select('attachments').where('thread_id', '=', run.thread_id).execute(),
   ])
   const ids: string[] = []
-  const fromResources = (r: unknown) => ((r as { code_interpreter?: { file_ids?: string[] } } | undefined)?.code_interpreter?.file_ids ?? [])
-  ids.push(...fromResources(assistant?.tool_resources), ...fromResources(thread?.tool_resources))
+  for (const r of resources) ids.push(...(r.code_interpreter?.file_ids ?? []))
   for (const m of messages) {
     for (const a of (m.attachments ?? []) as Array<{ file_id?: string; tools?: Array<{ type: string }> }>) {
       if (a.file_id && (a.tools ?? []).some((t) => t.type === 'code_interpreter')) ids.push(a.file_id)
