@@ -29,7 +29,9 @@ async function until<T>(probe: () => Promise<T | null | undefined | false>, what
 }
 
 describe('ingestion across a restart', () => {
-  it('a file left in_progress by a stopped server completes after the next start', async () => {
+  // Two database starts on disk (the first initialises a new embedded cluster, several seconds of
+  // WebAssembly): on a loaded 2-core machine this outgrows the default 30 s.
+  it('a file left in_progress by a stopped server completes after the next start', { timeout: 90_000 }, async () => {
     await upstream.start()
     const databaseUrl = await createTestDatabase()
     const config = () =>
