@@ -22,6 +22,7 @@ import { InProcessQueue, type RunQueue } from './queue.ts'
 import { sql } from 'kysely'
 import { assertTransition, isTerminal, RUN_STATUS_EVENT } from './transitions.ts'
 import type { FunctionToolCall, RunStatus } from '../protocol/objects.ts'
+import { checkToolResources } from '../files/tool-resources.ts'
 
 const UNIQUE_VIOLATION = '23505'
 const FOREIGN_KEY_VIOLATION = '23503'
@@ -213,6 +214,7 @@ export class RunEngine {
     // Check the assistant and the run settings first so a bad request leaves no orphan thread behind.
     const assistant = await getAssistantRow(this.db, project, body.assistant_id)
     checkToolChoice(body.tool_choice, (body.tools ?? assistant.tools) as Run['tools'])
+    await checkToolResources(this.db, project, body.tool_resources ?? undefined)
     // The thread gets `thread.tool_resources` only; the top-level ones are the assistant's for this
     // run (see tools/resources.ts), kept in the run's settings.
     const thread = await this.services.createThreadWithMessages(project, {

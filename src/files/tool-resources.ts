@@ -1,16 +1,40 @@
 import { sql } from 'kysely'
 import type { AppServices } from '../services.ts'
-import type { ToolResources } from '../protocol/schemas.ts'
+import { notFound } from '../protocol/errors.ts'
+import type { RunToolResources, ToolResources } from '../protocol/schemas.ts'
+import type { Db } from '../store/db.ts'
 import type { MessageRow } from '../store/tables.ts'
 import { getFileRows } from '../store/repos/files.ts'
 import { getVectorStoreRows, insertVectorStore } from '../store/repos/vector-stores.ts'
 import { addFilesToStore, createVectorStoreWithFiles } from './vector-store-files.ts'
 
 /**
+ * Named vector stores and code_interpreter files must exist in the caller's project (another
+ * project's are as unknown as missing ones): OpenAI refuses the request with its usual 404 rather
+ * than storing ids no run could use. Checked before anything is written.
+ */
+export async function checkToolResources(db: Db, project: string, resources: RunToolResources | ToolResources | undefined): Promise<void> {
+  const storeIds = [...new Set(resources?.file_search?.vector_store_ids ?? [])]
+  if (storeIds.length > 0) {
+    const known = new Set((await getVectorStoreRows(db, project, storeIds)).map((r) => r.id))
+    const missing = storeIds.find((id) => !known.has(id))
+    if (missing) throw notFound('vector store', missing)
+  }
+  const fileIds = [...new Set(resources?.code_interpreter?.file_ids ?? [])]
+  if (fileIds.length > 0) {
+    const known = new Set((await getFileRows(db, project, fileIds)).map((r) => r.id))
+    const missing = fileIds.find((id) => !known.has(id))
+    if (missing) throw notFound('file', missing)
+  }
+}
+
+/**
+ * Checks the resources (see `checkToolResources`), then expands the helper:
  * `tool_resources.file_search.vector_stores` is a helper: each entry becomes a new vector store
  * with those files, and the stored resources list its id under `vector_store_ids`, as OpenAI does.
  */
 export async function resolveToolResources<T extends ToolResources | undefined>(services: AppServices, project: string, resources: T): Promise<T> {
+  await checkToolResources(services.db, project, resources)
   const helper = resources?.file_search?.vector_stores
   if (!resources || !helper) return resources
   const ids = [...(resources.file_search?.vector_store_ids ?? [])]

@@ -1,10 +1,14 @@
-import OpenAI from 'openai'
+import OpenAI, { toFile } from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestServer, type TestContext } from '../support/harness.ts'
 
 let t: TestContext
 beforeAll(async () => {
   t = await startTestServer()
+  // Named files and stores must exist (unknown ids are refused): FULL names real ones.
+  const upload = async (name: string) => (await t.client.files.create({ file: await toFile(Buffer.from(name), name), purpose: 'assistants' })).id
+  FULL.tool_resources.code_interpreter.file_ids = [await upload('abc.txt'), await upload('def.txt')]
+  FULL.tool_resources.file_search.vector_store_ids = [(await t.client.vectorStores.create({ name: 'math' })).id]
 })
 afterAll(async () => t?.close())
 
@@ -26,7 +30,8 @@ const FULL = {
       },
     },
   ],
-  tool_resources: { code_interpreter: { file_ids: ['file-abc', 'file-def'] }, file_search: { vector_store_ids: ['vs_123'] } },
+  // Real ids, filled in beforeAll.
+  tool_resources: { code_interpreter: { file_ids: [] as string[] }, file_search: { vector_store_ids: [] as string[] } },
   metadata: { team: 'math', level: '2' },
   temperature: 0.3,
   top_p: 0.9,

@@ -172,19 +172,82 @@ describe('tool_resources.file_search round trips', () => {
     expect((await t.client.vectorStores.files.list(id)).data.map((f) => f.id)).toEqual([md.id])
   })
 
-  it("another project's vector store is never searched", async () => {
-    const other = new OpenAI({ apiKey: TEST_KEYS.b, baseURL: t.baseURL })
-    const secret = await other.files.create({ file: await toFile(Buffer.from('The vault code is swordfish.'), 'secret.txt'), purpose: 'assistants' })
-    const foreign = await other.vectorStores.create({ name: 'foreign' })
-    await other.vectorStores.files.createAndPoll(foreign.id, { file_id: secret.id }, { pollIntervalMs: 20 })
-    const assistant = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'file_search' }], tool_resources: { file_search: { vector_store_ids: [foreign.id] } } })
-    t.upstream.enqueue({ toolCalls: [{ name: 'file_search', arguments: '{"query":"vault code"}' }] }, { text: 'Unknown.' })
-    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'What is the vault code?' }] })
+  it('a store deleted after it was attached is no longer searched (the run still completes)', async () => {
+    const md = await upload('notes.md')
+    const store = await t.client.vectorStores.create({ file_ids: [md.id] })
+    const assistant = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'file_search' }], tool_resources: { file_search: { vector_store_ids: [store.id] } } })
+    await t.client.vectorStores.delete(store.id)
+    t.upstream.enqueue({ toolCalls: [{ name: 'file_search', arguments: '{"query":"lighthouse lamp"}' }] }, { text: 'Unknown.' })
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'When is the lamp lit?' }] })
     const run = await t.client.beta.threads.runs.createAndPoll(thread.id, { assistant_id: assistant.id }, { pollIntervalMs: 20 })
     expect(run.status).toBe('completed')
     const { calls } = await searchStep(thread.id, run.id, true)
     expect((calls[0] as any).file_search.results).toEqual([])
-    expect(JSON.stringify(t.upstream.chatRequests.map((r) => r.body))).not.toContain('swordfish')
+    expect(JSON.stringify(t.upstream.chatRequests.map((r) => r.body))).not.toContain('paraffin')
+  })
+})
+
+describe('tool_resources naming unknown vector stores or files', () => {
+  /** What a refused request leaves behind: nothing. */
+  const counts = async () => {
+    const db = t.server.services.db
+    const count = async (table: 'assistants' | 'threads' | 'messages' | 'runs' | 'vector_stores') =>
+      Number((await db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
+    return { assistants: await count('assistants'), threads: await count('threads'), messages: await count('messages'), runs: await count('runs'), stores: await count('vector_stores') }
+  }
+  async function expectNotFound(promise: Promise<unknown>, message: string) {
+    const err = await expectError(promise, 404, null, null)
+    expect(err).toBeInstanceOf(OpenAI.NotFoundError)
+    expect(err.error).toEqual({ message, type: 'invalid_request_error', param: null, code: null })
+  }
+
+  it("a missing or another project's vector store is a 404 on assistant and thread create/modify and createAndRun; nothing is written", async () => {
+    const other = new OpenAI({ apiKey: TEST_KEYS.b, baseURL: t.baseURL, maxRetries: 0 })
+    const foreign = await other.vectorStores.create({ name: 'foreign' })
+    const md = await upload('notes.md')
+    const assistant = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'file_search' }] })
+    const thread = await t.client.beta.threads.create({ metadata: { k: 'v' } })
+    const before = await counts()
+    for (const id of ['vs_doesnotexist', foreign.id]) {
+      const message = `No vector store found with id '${id}'.`
+      const named = { file_search: { vector_store_ids: [id] } }
+      await expectNotFound(t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'file_search' }], tool_resources: named }), message)
+      await expectNotFound(t.client.beta.assistants.update(assistant.id, { tool_resources: named, name: 'changed' }), message)
+      await expectNotFound(t.client.beta.threads.create({ messages: [{ role: 'user', content: 'hi' }], tool_resources: named }), message)
+      await expectNotFound(t.client.beta.threads.update(thread.id, { tool_resources: named, metadata: { k: 'changed' } }), message)
+      await expectNotFound(t.client.beta.threads.createAndRun({ assistant_id: assistant.id, tool_resources: named }), message)
+      await expectNotFound(t.client.beta.threads.createAndRun({ assistant_id: assistant.id, thread: { messages: [{ role: 'user', content: 'hi' }], tool_resources: named } }), message)
+      // Checked before the thread's helper creates a store.
+      await expectNotFound(
+        t.client.beta.threads.createAndRun({ assistant_id: assistant.id, thread: { tool_resources: { file_search: { vector_stores: [{ file_ids: [md.id] }] } } }, tool_resources: named }),
+        message,
+      )
+    }
+    expect(t.upstream.chatRequests).toHaveLength(0)
+    expect(await counts()).toEqual(before)
+    expect(await t.client.beta.assistants.retrieve(assistant.id)).toEqual(assistant)
+    expect(await t.client.beta.threads.retrieve(thread.id)).toEqual(thread)
+    // The other project's store is untouched and still its own.
+    expect((await other.vectorStores.retrieve(foreign.id)).id).toBe(foreign.id)
+  })
+
+  it('a missing code_interpreter file is a 404 naming it; existing files and stores are accepted', async () => {
+    const assistant = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'code_interpreter' }] })
+    const before = await counts()
+    const missing = { code_interpreter: { file_ids: ['file-doesnotexist'] } }
+    const message = "No file found with id 'file-doesnotexist'."
+    await expectNotFound(t.client.beta.assistants.create({ model: 'gpt-4o', tool_resources: missing }), message)
+    await expectNotFound(t.client.beta.threads.create({ tool_resources: missing }), message)
+    await expectNotFound(t.client.beta.threads.createAndRun({ assistant_id: assistant.id, tool_resources: missing }), message)
+    // Checked before the helper creates its store.
+    const md = await upload('notes.md')
+    await expectNotFound(t.client.beta.assistants.create({ model: 'gpt-4o', tool_resources: { ...missing, file_search: { vector_stores: [{ file_ids: [md.id] }] } } }), message)
+    expect(await counts()).toEqual(before)
+
+    const store = await t.client.vectorStores.create({ file_ids: [md.id] })
+    const resources = { code_interpreter: { file_ids: [md.id] }, file_search: { vector_store_ids: [store.id] } }
+    expect((await t.client.beta.assistants.create({ model: 'gpt-4o', tool_resources: resources })).tool_resources).toEqual(resources)
+    expect((await t.client.beta.threads.create({ tool_resources: resources })).tool_resources).toEqual(resources)
   })
 })
 

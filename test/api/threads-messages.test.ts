@@ -1,4 +1,4 @@
-import OpenAI from 'openai'
+import OpenAI, { toFile } from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestServer, type TestContext } from '../support/harness.ts'
 
@@ -32,7 +32,9 @@ describe('threads', () => {
   })
 
   it('creates a thread with initial messages, tool_resources and metadata', async () => {
-    const tool_resources = { code_interpreter: { file_ids: ['file-1'] }, file_search: { vector_store_ids: ['vs_1'] } }
+    const file = await t.client.files.create({ file: await toFile(Buffer.from('one'), 'one.txt'), purpose: 'assistants' })
+    const store = await t.client.vectorStores.create({ name: 'thread store' })
+    const tool_resources = { code_interpreter: { file_ids: [file.id] }, file_search: { vector_store_ids: [store.id] } }
     const thread = await t.client.beta.threads.create({
       messages: [
         { role: 'user', content: 'First question', metadata: { n: '1' } },
@@ -57,11 +59,12 @@ describe('threads', () => {
 
   it('modify replaces metadata and tool_resources; retrieve sees it', async () => {
     const thread = await t.client.beta.threads.create({ metadata: { a: '1' } })
+    const file = await t.client.files.create({ file: await toFile(Buffer.from('x'), 'x.txt'), purpose: 'assistants' })
     const modified = await t.client.beta.threads.update(thread.id, {
       metadata: { b: '2' },
-      tool_resources: { code_interpreter: { file_ids: ['file-x'] } },
+      tool_resources: { code_interpreter: { file_ids: [file.id] } },
     })
-    expect(modified).toEqual({ ...thread, metadata: { b: '2' }, tool_resources: { code_interpreter: { file_ids: ['file-x'] } } })
+    expect(modified).toEqual({ ...thread, metadata: { b: '2' }, tool_resources: { code_interpreter: { file_ids: [file.id] } } })
     expect(await t.client.beta.threads.retrieve(thread.id)).toEqual(modified)
     expect(await t.client.beta.threads.update(thread.id, {})).toEqual(modified)
     const cleared = await t.client.beta.threads.update(thread.id, { metadata: null })

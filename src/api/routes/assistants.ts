@@ -18,8 +18,9 @@ export function assistantRoutes(r: RouteTable, services: AppServices) {
   r.on('POST', '/v1/assistants/:assistant_id', async (c) => {
     const id = pathParam(c, 'assistant_id')
     const body = await readBody(c, ModifyAssistant)
-    if (body.tool_resources?.file_search?.vector_stores) {
-      await repo.getAssistantRow(db, c.get('project'), id) // 404 before any store is created
+    if (body.tool_resources) {
+      // The assistant's 404 first; then the named stores and files are checked, the helper's created.
+      await repo.getAssistantRow(db, c.get('project'), id)
       body.tool_resources = await resolveToolResources(services, c.get('project'), body.tool_resources)
     }
     return c.json(await repo.modifyAssistant(db, c.get('project'), id, body))

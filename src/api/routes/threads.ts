@@ -21,8 +21,9 @@ export function threadRoutes(r: RouteTable, services: AppServices) {
   r.on('POST', '/v1/threads/:thread_id', async (c) => {
     const id = threadIdParam(c)
     const body = await readBody(c, ModifyThread)
-    if (body.tool_resources?.file_search?.vector_stores) {
-      await threads.getThreadRow(db, c.get('project'), id) // 404 before any store is created
+    if (body.tool_resources) {
+      // The thread's 404 first; then the named stores and files are checked, the helper's created.
+      await threads.getThreadRow(db, c.get('project'), id)
       body.tool_resources = await resolveToolResources(services, c.get('project'), body.tool_resources)
     }
     return c.json(await threads.modifyThread(db, c.get('project'), id, body))
