@@ -53,7 +53,7 @@ describe('threads', () => {
     ])
     expect(list.data[0].metadata).toEqual({ n: '1' })
     for (const m of list.data) {
-      expect(m).toMatchObject({ object: 'thread.message', thread_id: thread.id, status: 'completed', assistant_id: null, run_id: null })
+      expect(m).toMatchObject({ object: 'thread.message', thread_id: thread.id, status: 'completed', assistant_id: null, run_id: null, completed_at: null })
     }
   })
 
@@ -108,7 +108,8 @@ describe('messages', () => {
       thread_id: thread.id,
       status: 'completed',
       incomplete_details: null,
-      completed_at: expect.any(Number),
+      // Only messages a run writes are stamped; OpenAI leaves completed_at null on these.
+      completed_at: null,
       incomplete_at: null,
       role: 'user',
       content: [{ type: 'text', text: { value: 'Hello there', annotations: [] } }],
@@ -234,6 +235,8 @@ describe('messages', () => {
 
     const all = await t.client.beta.threads.messages.list(thread.id, { order: 'asc' })
     expect(all.data.map((m) => (m.content[0] as any).text.value)).toEqual(['Question 1', 'Answer 1', 'Question 2', 'Answer 2'])
+    // Only the run's answers carry completed_at.
+    expect(all.data.map((m) => typeof m.completed_at)).toEqual(['object', 'number', 'object', 'number'])
     const only1 = await t.client.beta.threads.messages.list(thread.id, { run_id: run1.id })
     expect(only1.data.map((m) => [m.role, m.run_id, m.assistant_id, (m.content[0] as any).text.value])).toEqual([
       ['assistant', run1.id, assistantId, 'Answer 1'],

@@ -35,14 +35,17 @@ export function toContentParts(content: CreateMessage['content']): Message['cont
   }) as Message['content']
 }
 
-/** Values for inserting a client-written message (user or assistant role). */
+/**
+ * Values for inserting a client-written message (user or assistant role). OpenAI stamps
+ * `completed_at` only on messages a run writes: a message created through the API (or with a
+ * thread, or as a run's additional_messages) has `completed_at: null`.
+ */
 export function newClientMessage(project: string, threadId: string, input: CreateMessage) {
-  const now = nowSeconds()
   return {
     id: newId('message'),
     project_id: project,
     thread_id: threadId,
-    created_at: now,
+    created_at: nowSeconds(),
     role: input.role,
     status: 'completed',
     content: JSON.stringify(toContentParts(input.content)),
@@ -50,7 +53,7 @@ export function newClientMessage(project: string, threadId: string, input: Creat
     assistant_id: null,
     run_id: null,
     incomplete_details: JSON.stringify(null),
-    completed_at: now,
+    completed_at: null,
     incomplete_at: null,
     metadata: JSON.stringify(input.metadata ?? {}),
   }
