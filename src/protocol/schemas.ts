@@ -144,7 +144,19 @@ export const CreateAssistant = z.strictObject({
 })
 export type CreateAssistant = z.infer<typeof CreateAssistant>
 
-export const ModifyAssistant = CreateAssistant.partial()
+/**
+ * Resources that name existing stores and files only: what modify (assistant, thread) and
+ * createAndRun's top-level `tool_resources` take. The spec gives them no `vector_stores` helper, so
+ * it is an unknown parameter there.
+ */
+const NamedToolResources = z
+  .strictObject({
+    code_interpreter: z.strictObject({ file_ids: z.array(z.string()).max(20).optional() }).optional(),
+    file_search: z.strictObject({ vector_store_ids: z.array(z.string()).max(1).optional() }).optional(),
+  })
+  .nullable()
+
+export const ModifyAssistant = CreateAssistant.extend({ tool_resources: NamedToolResources.optional() }).partial()
 export type ModifyAssistant = z.infer<typeof ModifyAssistant>
 
 const ImageDetail = z.enum(['auto', 'low', 'high'])
@@ -187,7 +199,7 @@ export const CreateThread = z.strictObject({
 export type CreateThread = z.infer<typeof CreateThread>
 
 export const ModifyThread = z.strictObject({
-  tool_resources: ToolResources.optional(),
+  tool_resources: NamedToolResources.optional(),
   metadata: Metadata.optional(),
 })
 
@@ -235,14 +247,9 @@ export type CreateRun = z.infer<typeof CreateRun>
 
 /**
  * createAndRun's top-level `tool_resources`: the assistant's resources for this run. Unlike the
- * assistant's and the thread's, the spec gives it no `vector_stores` helper.
+ * created assistant's and thread's, the spec gives it no `vector_stores` helper.
  */
-export const RunToolResources = z
-  .strictObject({
-    code_interpreter: z.strictObject({ file_ids: z.array(z.string()).max(20).optional() }).optional(),
-    file_search: z.strictObject({ vector_store_ids: z.array(z.string()).max(1).optional() }).optional(),
-  })
-  .nullable()
+export const RunToolResources = NamedToolResources
 export type RunToolResources = z.infer<typeof RunToolResources>
 
 export const CreateThreadAndRun = z.strictObject({

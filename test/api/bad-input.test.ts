@@ -55,6 +55,8 @@ const CASES: Case[] = [
   { name: 'one unknown field', method: 'POST', path: '/assistants', body: { model: 'gpt-4o', colour: 'red' }, status: 400, param: null, code: null, message: 'Unrecognized request argument supplied: colour' },
   { name: 'two unknown fields', method: 'POST', path: '/threads', body: { foo: 1, bar: 2 }, status: 400, param: null, code: null, message: 'Unrecognized request arguments supplied: foo, bar' },
   { name: 'an unknown nested field', method: 'POST', path: '/threads', body: { messages: [{ role: 'user', content: 'x', colour: 'red' }] }, status: 400, param: 'messages[0].colour', code: 'unknown_parameter', message: "Unknown parameter: 'messages[0].colour'." },
+  { name: 'the vector_stores helper on an assistant modify (create only)', method: 'POST', path: () => `/assistants/${assistantId}`, body: { tool_resources: { file_search: { vector_stores: [{}] } } }, status: 400, param: 'tool_resources.file_search.vector_stores', code: 'unknown_parameter', message: "Unknown parameter: 'tool_resources.file_search.vector_stores'." },
+  { name: 'the vector_stores helper on a thread modify (create only)', method: 'POST', path: () => `/threads/${threadId}`, body: { tool_resources: { file_search: { vector_stores: [{}] } } }, status: 400, param: 'tool_resources.file_search.vector_stores', code: 'unknown_parameter' },
   { name: 'v1-only assistant field', method: 'POST', path: '/assistants', body: { model: 'gpt-4o', file_ids: [] }, status: 400, param: null, message: 'Unrecognized request argument supplied: file_ids' },
   { name: 'an unknown query parameter', path: '/assistants?colour=red', status: 400, param: null, message: 'Unrecognized request argument supplied: colour' },
 
