@@ -9,6 +9,7 @@ import { ProviderError, type ChatRequest, type ChatTool, type ChatToolChoice, ty
 import { seconds } from './clock.ts'
 import { ConcurrentChangeError, LeaseLost, RunCancelled, ThreadDeleted, ServerShuttingDown, type RunEngine } from './engine.ts'
 import { buildPrompt } from './prompt.ts'
+import { imageFileUrls } from './images.ts'
 import { countTokens } from '../text/tokens.ts'
 
 const ZERO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
@@ -55,6 +56,8 @@ export class RunExecution {
   private usage: Usage
   /** Never started before (not a continuation after tool outputs). */
   private freshRun: boolean
+  /** Data URLs of the thread's `image_file` images, read once per run. */
+  private readonly imageFiles = new Map<string, string | null>()
   /** The first model call, when started early (see `startEarly`). */
   private early: Promise<{ request: ChatRequest; provider: Provider; parts: AsyncIterable<StreamPart> }> | null = null
   /** The run was stored in_progress when it was created (see `RunEngine.createRun`). */
@@ -324,6 +327,7 @@ export class RunExecution {
     // max_prompt_tokens bounds the whole run ("across multiple turns"): each call gets what the earlier ones left.
     const promptBudget = s.max_prompt_tokens === null ? null : s.max_prompt_tokens - this.usage.prompt_tokens
     if (promptBudget !== null && promptBudget <= 0) throw new RunLimitReached('max_prompt_tokens')
+    await imageFileUrls(this.engine.services, this.run.project_id, history, this.imageFiles)
     const prompt = buildPrompt({
       instructions: s.instructions,
       additionalInstructions: s.additional_instructions,
@@ -332,6 +336,7 @@ export class RunExecution {
       truncation: s.truncation_strategy as never,
       maxPromptTokens: promptBudget,
       renderToolCall: (call) => this.renderToolCall(call),
+      imageFiles: this.imageFiles,
     })
     if (prompt.overBudget) throw new RunLimitReached('max_prompt_tokens')
     const request: ChatRequest = { model: s.model, messages: prompt.messages }

@@ -15,6 +15,8 @@ export interface PromptInput {
   maxPromptTokens: number | null
   /** How a server-side tool call is shown back to the model. */
   renderToolCall: (call: ToolCall) => { name: string; arguments: string; output: string }
+  /** Data URLs of the images that `image_file` parts name (null: not an image, or gone). */
+  imageFiles?: ReadonlyMap<string, string | null>
 }
 
 export interface Prompt {
@@ -32,16 +34,19 @@ function messageText(content: Message['content']): string {
     .join('\n')
 }
 
-function toChat(row: MessageRow): ChatMessage {
+function toChat(row: MessageRow, imageFiles: ReadonlyMap<string, string | null>): ChatMessage {
   const content = row.content as Message['content']
   if (row.role === 'assistant') return { role: 'assistant', content: messageText(content) }
-  const hasImages = content.some((p) => p.type === 'image_url')
-  if (!hasImages) return { role: 'user', content: messageText(content) }
   const parts: ChatContentPart[] = []
   for (const p of content) {
     if (p.type === 'text') parts.push({ type: 'text', text: p.text.value })
     else if (p.type === 'image_url') parts.push({ type: 'image_url', image_url: { url: p.image_url.url, detail: p.image_url.detail } })
+    else if (p.type === 'image_file') {
+      const url = imageFiles.get(p.image_file.file_id)
+      if (url) parts.push({ type: 'image_url', image_url: { url, detail: p.image_file.detail } })
+    }
   }
+  if (parts.every((p) => p.type === 'text')) return { role: 'user', content: messageText(content) }
   return { role: 'user', content: parts }
 }
 
@@ -77,7 +82,7 @@ function tokensOf(m: ChatMessage): number {
 export function buildPrompt(input: PromptInput): Prompt {
   const system = [input.instructions, input.additionalInstructions].filter((s) => s && s.trim()).join('\n\n')
   const head: ChatMessage[] = system ? [{ role: 'system', content: system }] : []
-  let history = input.history.map(toChat)
+  let history = input.history.map((row) => toChat(row, input.imageFiles ?? new Map()))
   if (input.truncation?.type === 'last_messages' && input.truncation.last_messages) {
     history = history.slice(-input.truncation.last_messages)
   }
