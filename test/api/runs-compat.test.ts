@@ -235,6 +235,13 @@ describe('the run object', () => {
     expect(req.model).toBe('gpt-4.1')
     expect(req.temperature).toBe(0)
     expect(req.messages[0]).toEqual({ role: 'system', content: 'Run says.' })
+
+    // additional_instructions are appended to the assistant's, and the run shows what it used.
+    const more = await t.client.beta.threads.runs.create(thread, { assistant_id: a.id, additional_instructions: 'Also this.' })
+    expect(more.instructions).toBe('Assistant says.\n\nAlso this.')
+    const moreDone = await t.client.beta.threads.runs.poll(more.id, { thread_id: thread })
+    expect(moreDone.instructions).toBe('Assistant says.\n\nAlso this.')
+    expect(t.upstream.lastChat().messages[0]).toEqual({ role: 'system', content: 'Assistant says.\n\nAlso this.' })
     // The assistant itself is unchanged.
     expect(await t.client.beta.assistants.retrieve(a.id)).toMatchObject({ model: 'gpt-4o-mini', instructions: 'Assistant says.', temperature: 0.4, tools: [] })
   })

@@ -171,7 +171,8 @@ describe('streamed runs', () => {
     ])
     expect(req).toMatchObject({ temperature: 0.3, top_p: 0.9, response_format: { type: 'json_object' } })
     const run = (await t.client.beta.threads.runs.list(thread.id)).data[0]
-    expect(run).toMatchObject({ instructions: 'Override.', temperature: 0.3, top_p: 0.9, truncation_strategy: { type: 'last_messages', last_messages: 2 } })
+    // The run shows the instructions it used: additional_instructions appended.
+    expect(run).toMatchObject({ instructions: 'Override.\n\nAlso this.', temperature: 0.3, top_p: 0.9, truncation_strategy: { type: 'last_messages', last_messages: 2 } })
   })
 
   it('auto truncation drops the oldest messages to fit max_prompt_tokens', async () => {

@@ -27,6 +27,14 @@ export interface RunSettings {
   tool_resources?: { code_interpreter?: { file_ids?: string[] }; file_search?: { vector_store_ids?: string[] } }
 }
 
+/**
+ * The instructions the run uses, as its `instructions` field shows them: the assistant's (or the
+ * run's override) with `additional_instructions` appended, joined as in the system prompt.
+ */
+export function runInstructions(s: Pick<RunSettings, 'instructions' | 'additional_instructions'>): string {
+  return [s.instructions, s.additional_instructions].filter((part) => part && part.trim()).join('\n\n')
+}
+
 export function runToWire(row: RunRow): Run {
   const s = row.settings as unknown as RunSettings
   return {
@@ -45,7 +53,7 @@ export function runToWire(row: RunRow): Run {
     completed_at: row.completed_at,
     incomplete_details: row.incomplete_details as Run['incomplete_details'],
     model: s.model,
-    instructions: s.instructions,
+    instructions: runInstructions(s),
     tools: s.tools,
     metadata: row.metadata,
     usage: row.usage as Run['usage'],
