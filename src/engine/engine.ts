@@ -12,6 +12,7 @@ import { threadToWire } from '../store/repos/threads.ts'
 import type { MessageRow, RunRow, RunUpdate, ThreadRow } from '../store/tables.ts'
 import type { Db } from '../store/db.ts'
 import { ProviderRegistry } from '../providers/registry.ts'
+import type { Usage } from '../providers/types.ts'
 import type { ServerTool } from '../tools/types.ts'
 import { MemoryEventLog } from './bus.ts'
 import type { EventLog } from './event-log.ts'
@@ -275,6 +276,9 @@ export class RunEngine {
     if (to === 'failed') stamps.failed_at = now
     if (to === 'cancelled') stamps.cancelled_at = now
     if (isTerminal(to) && to !== 'expired') stamps.expires_at = null
+    // `usage` is null only while the run is not terminal (the spec): runs that end cancelled,
+    // expired or failed report what their model calls used so far.
+    if (isTerminal(to) && patch.usage === undefined && run.usage === null) stamps.usage = JSON.stringify(usageSoFar(run))
     if (to !== 'requires_action') stamps.required_action = JSON.stringify(null)
     const set = { status: to, ...stamps, ...patch }
     // Only what changed comes back (as stored), plus metadata, which a client may modify meanwhile.
@@ -319,10 +323,15 @@ export class RunEngine {
   /** Steps still in progress end with the run: failed, cancelled or expired. */
   async closeOpenSteps(run: RunRow, status: 'failed' | 'cancelled' | 'expired', error?: { code: string; message: string }): Promise<void> {
     const now = seconds(this.clock)
+    // A step's `usage` is null only while it is in progress (the spec). The tool_calls step that
+    // waits for outputs has its model call's usage put aside (kept only while it waits); a step
+    // cut short by the run used nothing that was reported.
+    const pending = (run.settings as { pending_step_usage?: Usage }).pending_step_usage
     for (const step of await runStepRows(this.db, run.id)) {
       if (step.status !== 'in_progress') continue
       const patch = {
         status,
+        usage: JSON.stringify(step.type === 'tool_calls' && pending ? pending : ZERO_USAGE),
         ...(status === 'failed' ? { failed_at: now, last_error: JSON.stringify(error ?? null) } : {}),
         ...(status === 'cancelled' ? { cancelled_at: now } : {}),
         ...(status === 'expired' ? { expired_at: now } : {}),
@@ -393,7 +402,9 @@ export class RunEngine {
         .executeTakeFirstOrThrow()
       this.publish(run.id, { event: 'thread.run.step.completed', data: stepToWire(updated) })
     }
-    const queued = await this.transition(run, 'queued')
+    // The usage put aside for the waiting step is spent.
+    const { pending_step_usage: _spent, ...settings } = run.settings as Record<string, unknown>
+    const queued = await this.transition(run, 'queued', { settings: JSON.stringify(settings) })
     await this.enqueue(run.id)
     return queued
   }
@@ -418,12 +429,13 @@ export class RunEngine {
     return cancelling
   }
 
-  async finishCancel(run: RunRow): Promise<void> {
+  /** `usage`: what the execution that was stopped had used (else the run's usage as stored). */
+  async finishCancel(run: RunRow, usage?: Usage): Promise<void> {
     await this.closeOpenSteps(run, 'cancelled')
     const current = (await getRunById(this.db, run.id)) ?? run
     if (current.status !== 'cancelling') return
     try {
-      await this.transition(current, 'cancelled')
+      await this.transition(current, 'cancelled', usage ? { usage: JSON.stringify(usage) } : {})
     } catch (err) {
       if (!(err instanceof ConcurrentChangeError)) throw err
     }
@@ -527,6 +539,13 @@ export class RunEngine {
     for (const controller of this.active.values()) controller.abort(new ServerShuttingDown())
     await this.events.flush()
   }
+}
+
+const ZERO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
+
+/** A run's usage as stored between model calls (after tool outputs), else nothing yet. */
+function usageSoFar(run: RunRow): Usage {
+  return (run.settings as { accumulated_usage?: Usage }).accumulated_usage ?? ZERO_USAGE
 }
 
 interface EarlyStart {

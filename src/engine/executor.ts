@@ -133,7 +133,7 @@ export class RunExecution {
     const current = await getRunById(this.db, this.run.id)
     if (!current) return // the thread (and the run) were deleted
     if (reason instanceof RunCancelled || current.status === 'cancelling') {
-      await this.engine.finishCancel(current)
+      await this.engine.finishCancel(current, this.usage)
       return
     }
     if (err instanceof ConcurrentChangeError) return

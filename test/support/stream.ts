@@ -23,16 +23,21 @@ export function assertValidEvent(e: { event: string; data: unknown }): void {
   }
 }
 
-/** Read a whole SSE response, validating each event. */
-export async function readSse(response: Response): Promise<SseEvent[]> {
-  const out: SseEvent[] = []
+/** The events of an SSE response as they arrive, each validated. */
+export async function* sseEvents(response: Response): AsyncGenerator<SseEvent> {
   const stream = response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream())
   for await (const msg of stream) {
     const data = msg.data === '[DONE]' ? '[DONE]' : JSON.parse(msg.data)
     const e = { id: msg.id, event: msg.event ?? 'message', data }
     assertValidEvent(e)
-    out.push(e)
+    yield e
   }
+}
+
+/** Read a whole SSE response, validating each event. */
+export async function readSse(response: Response): Promise<SseEvent[]> {
+  const out: SseEvent[] = []
+  for await (const e of sseEvents(response)) out.push(e)
   return out
 }
 
