@@ -243,6 +243,13 @@ export class RunExecution {
     if (toolStep) {
       const step = toolStep as RunStepRow
       if (hitLength) {
+        // The calls were cut off by the token limit: none is executed, and the step ends with them
+        // as they came (it must not stay in progress under an incomplete run).
+        const cut = calls.map((c) => {
+          const tool = this.engine.serverTools.get(c.name)
+          return tool ? tool.initialCall(c.id) : { id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments, output: null } }
+        })
+        await this.finishStep(step, { type: 'tool_calls', tool_calls: cut }, usage)
         throw new RunLimitReached('max_completion_tokens')
       }
       const serverCalls = calls.filter((c) => this.engine.serverTools.has(c.name))

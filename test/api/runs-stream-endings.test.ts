@@ -92,6 +92,36 @@ describe('raw streams of every ending', () => {
     expect(await stream.finalRun()).toMatchObject({ status: 'failed', last_error: { code: 'server_error' } })
   })
 
+  it('max_completion_tokens reached in a text answer or in tool calls → incomplete; no step stays in progress', async () => {
+    const thread = await newThread()
+    t.upstream.enqueue({ text: 'cut short', finishReason: 'length', usage: { prompt_tokens: 10, completion_tokens: 256, total_tokens: 266 } })
+    const text = await readSse(await post(`/threads/${thread}/runs`, { assistant_id: assistantId, max_completion_tokens: 256 }))
+    expect(names(text).slice(-4)).toEqual(['thread.message.incomplete', 'thread.run.step.completed', 'thread.run.incomplete', 'done'])
+    expect(lastRun(text)).toMatchObject({
+      status: 'incomplete',
+      incomplete_details: { reason: 'max_completion_tokens' },
+      expires_at: null,
+      usage: { prompt_tokens: 10, completion_tokens: 256, total_tokens: 266 },
+    })
+
+    t.upstream.enqueue({
+      toolCalls: [{ name: 'get_weather', arguments: '{"city":"Par', id: 'call_cut' }],
+      finishReason: 'length',
+      usage: { prompt_tokens: 10, completion_tokens: 256, total_tokens: 266 },
+    })
+    const tools = await readSse(await post(`/threads/${thread}/runs`, { assistant_id: assistantId, max_completion_tokens: 256 }))
+    expect(withoutStepDeltas(tools).slice(-5)).toEqual(['thread.run.step.created', 'thread.run.step.in_progress', 'thread.run.step.completed', 'thread.run.incomplete', 'done'])
+    const run = lastRun(tools)
+    expect(run).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'max_completion_tokens' }, required_action: null })
+    const [step] = (await t.client.beta.threads.runs.steps.list(run.id, { thread_id: thread })).data
+    expect(step).toMatchObject({
+      type: 'tool_calls',
+      status: 'completed',
+      usage: { prompt_tokens: 10, completion_tokens: 256, total_tokens: 266 },
+      step_details: { tool_calls: [{ id: 'call_cut', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Par', output: null } }] },
+    })
+  })
+
   it('cancel mid-answer: cancelling, the open step and message end, cancelled with usage, done', async () => {
     const thread = await newThread()
     t.upstream.enqueue({ text: 'a b c d e f', chunks: 6, hangAfterChunks: 1 })

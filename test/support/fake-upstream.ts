@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net'
 
 export type Script =
   | { text: string; chunks?: number; finishReason?: string; usage?: Usage | null; delayMs?: number; hangAfterChunks?: number; flushFirst?: boolean }
-  | { toolCalls: { name: string; arguments: string; id?: string }[]; text?: string; usage?: Usage | null }
+  | { toolCalls: { name: string; arguments: string; id?: string }[]; text?: string; usage?: Usage | null; finishReason?: string }
   | { status: number; message?: string }
   | { garbage: true }
   | { hang: true }
@@ -138,7 +138,7 @@ export class FakeUpstream {
         send({ tool_calls: [{ index, id: callId, type: 'function', function: { name: call.name, arguments: '' } }] })
         for (const piece of split(call.arguments, 3)) send({ tool_calls: [{ index, function: { arguments: piece } }] })
       })
-      send({}, 'tool_calls')
+      send({}, script.finishReason ?? 'tool_calls')
       this.finish(res, id, body, script.usage)
       return
     }
