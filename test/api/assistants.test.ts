@@ -81,6 +81,22 @@ describe('assistants', () => {
     })
   })
 
+  it('shows an empty resource list for each resource-backed tool given without resources, as OpenAI does', async () => {
+    const a = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'code_interpreter' }, { type: 'file_search' }] })
+    expect(a.tool_resources).toEqual({ code_interpreter: { file_ids: [] }, file_search: { vector_store_ids: [] } })
+    expect((await t.client.beta.assistants.retrieve(a.id)).tool_resources).toEqual(a.tool_resources)
+    // Functions need no resources; adding code_interpreter later shows its (empty) files.
+    const f = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'function', function: { name: 'f' } }] })
+    expect(f.tool_resources).toEqual({})
+    const updated = await t.client.beta.assistants.update(f.id, { tools: [{ type: 'code_interpreter' }] })
+    expect(updated.tool_resources).toEqual({ code_interpreter: { file_ids: [] } })
+    const listed = (await t.client.beta.assistants.list({ limit: 100 })).data.find((x) => x.id === f.id)
+    expect(listed?.tool_resources).toEqual({ code_interpreter: { file_ids: [] } })
+    // A resource given without ids lists none.
+    const empty = await t.client.beta.assistants.create({ model: 'gpt-4o', tool_resources: { code_interpreter: {} } })
+    expect(empty.tool_resources).toEqual({ code_interpreter: { file_ids: [] } })
+  })
+
   it('accepts every response_format form', async () => {
     for (const response_format of ['auto' as const, { type: 'text' as const }, { type: 'json_object' as const }]) {
       const a = await t.client.beta.assistants.create({ model: 'gpt-4o', response_format })

@@ -29,6 +29,9 @@ describe('threads', () => {
     expect(thread.id).toMatch(/^thread_[A-Za-z0-9]{20,}$/)
     expect(thread).toEqual({ id: thread.id, object: 'thread', created_at: expect.any(Number), metadata: {}, tool_resources: {} })
     expect(await t.client.beta.threads.retrieve(thread.id)).toEqual(thread)
+    // A resource given without ids lists none (file_ids defaults to []).
+    const bare = await t.client.beta.threads.create({ tool_resources: { code_interpreter: {} } })
+    expect(bare.tool_resources).toEqual({ code_interpreter: { file_ids: [] } })
   })
 
   it('creates a thread with initial messages, tool_resources and metadata', async () => {

@@ -2,6 +2,7 @@ import { notFound } from '../../protocol/errors.ts'
 import type { Assistant } from '../../protocol/objects.ts'
 import type { CreateAssistant, ModifyAssistant } from '../../protocol/schemas.ts'
 import { newId, nowSeconds } from '../../protocol/ids.ts'
+import { wireToolResources } from '../../protocol/tool-resources.ts'
 import type { Db } from '../db.ts'
 import { listPage, type ListQuery } from '../pagination.ts'
 import type { AssistantRow } from '../tables.ts'
@@ -16,7 +17,7 @@ export function assistantToWire(row: AssistantRow): Assistant {
     model: row.model,
     instructions: row.instructions,
     tools: row.tools as Assistant['tools'],
-    tool_resources: row.tool_resources as Assistant['tool_resources'],
+    tool_resources: wireToolResources(row.tool_resources, row.tools as Assistant['tools']),
     metadata: row.metadata,
     top_p: row.top_p ?? 1,
     temperature: row.temperature ?? 1,

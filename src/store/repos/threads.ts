@@ -2,6 +2,7 @@ import { notFound } from '../../protocol/errors.ts'
 import type { Thread } from '../../protocol/objects.ts'
 import type { ToolResources } from '../../protocol/schemas.ts'
 import { newId, nowSeconds } from '../../protocol/ids.ts'
+import { wireToolResources } from '../../protocol/tool-resources.ts'
 import type { Db } from '../db.ts'
 import type { ThreadRow } from '../tables.ts'
 import { ACTIVE_RUN_STATUSES } from './runs.ts'
@@ -12,7 +13,7 @@ export function threadToWire(row: ThreadRow): Thread {
     object: 'thread',
     created_at: row.created_at,
     metadata: row.metadata,
-    tool_resources: row.tool_resources as Thread['tool_resources'],
+    tool_resources: wireToolResources(row.tool_resources),
   }
 }
 
