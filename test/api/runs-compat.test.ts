@@ -247,6 +247,25 @@ describe('the run object', () => {
   })
 })
 
+describe('modify run', () => {
+  it('takes metadata only; metadata changed while the run waits survives its continuation', async () => {
+    const thread = await newThread()
+    t.upstream.enqueue({ toolCalls: [{ name: 'get_time', arguments: '{}', id: 'call_meta' }] }, { text: 'Noon.' })
+    const run = await t.client.beta.threads.runs.createAndPoll(thread, { assistant_id: assistantId, metadata: { a: '1' } })
+    expect(run.status).toBe('requires_action')
+    expect(await badRequest(t.client.beta.threads.runs.update(run.id, { thread_id: thread, status: 'completed' } as never))).toEqual({
+      message: 'Unrecognized request argument supplied: status',
+      type: 'invalid_request_error',
+      param: null,
+      code: null,
+    })
+    const updated = await t.client.beta.threads.runs.update(run.id, { thread_id: thread, metadata: { b: '2' } })
+    expect(updated).toEqual({ ...run, metadata: { b: '2' } })
+    const done = await t.client.beta.threads.runs.submitToolOutputsAndPoll(run.id, { thread_id: thread, tool_outputs: [{ tool_call_id: 'call_meta', output: '12:00' }] })
+    expect(done).toMatchObject({ status: 'completed', metadata: { b: '2' } })
+  })
+})
+
 describe('tool outputs and cancel errors', () => {
   it('unknown fields in a tool output are rejected; runs that wait for nothing refuse outputs', async () => {
     const thread = await newThread()
