@@ -50,31 +50,68 @@ export async function resolveToolResources<T extends ToolResources | undefined>(
   return { ...resources, file_search: { ...fileSearch, vector_store_ids: ids } } as T
 }
 
+/** The spec's cap on a thread's (or assistant's) code_interpreter files. */
+const MAX_CODE_INTERPRETER_FILES = 20
+
 /**
- * Messages whose attachments name the file_search tool add those files to the thread's vector
- * store, creating one for the thread when it has none (as OpenAI does). Unknown file ids are
- * skipped: the message is already stored. Returns the thread's new tool_resources when a store
- * was created for it (the created thread's response shows it), else null.
+ * Attachments add their files to the thread's tool_resources, per tool (as OpenAI does):
+ * `code_interpreter` ones join the thread's `code_interpreter.file_ids` (up to the spec's 20; the
+ * sandbox also reads attachments directly, so a file past the cap still reaches it), and
+ * `file_search` ones go into the thread's vector store, created for the thread when it has none.
+ * Unknown file ids are skipped: the message is already stored. Returns the thread's new
+ * tool_resources when they changed (the created thread's response shows them), else null.
  */
 export async function attachMessageFiles(services: AppServices, project: string, threadId: string, messages: MessageRow[]): Promise<Record<string, unknown> | null> {
-  const fileIds = new Set<string>()
+  const searchIds = new Set<string>()
+  const codeIds = new Set<string>()
   for (const m of messages) {
     for (const a of (m.attachments ?? []) as { file_id: string; tools?: { type: string }[] }[]) {
-      if (a.tools?.some((t) => t.type === 'file_search')) fileIds.add(a.file_id)
+      if (a.tools?.some((t) => t.type === 'file_search')) searchIds.add(a.file_id)
+      if (a.tools?.some((t) => t.type === 'code_interpreter')) codeIds.add(a.file_id)
     }
   }
-  if (fileIds.size === 0) return null
-  const known = (await getFileRows(services.db, project, [...fileIds])).map((f) => f.id)
-  if (known.length === 0) return null
+  if (searchIds.size === 0 && codeIds.size === 0) return null
+  const known = new Set((await getFileRows(services.db, project, [...new Set([...searchIds, ...codeIds])])).map((f) => f.id))
+  let updated: Record<string, unknown> | null = null
+  const code = [...codeIds].filter((id) => known.has(id))
+  if (code.length > 0) updated = await addThreadCodeFiles(services.db, threadId, code)
+  const search = [...searchIds].filter((id) => known.has(id))
+  if (search.length === 0) return updated
+  // After the code files: a store created here is written over resources that already hold them.
   const target = await threadStore(services, project, threadId)
-  if (!target) return null
+  if (!target) return updated
   await addFilesToStore(
     services,
     project,
     target.storeId,
-    known.map((file_id) => ({ file_id })),
+    search.map((file_id) => ({ file_id })),
   )
-  return target.updated
+  return target.updated ?? updated
+}
+
+/**
+ * Appends files to the thread's code_interpreter resources (no duplicates, at most 20). Updated
+ * only if the resources are unchanged since read, so concurrent messages do not lose each other's
+ * files. Returns the new resources, or null when nothing was added.
+ */
+async function addThreadCodeFiles(db: Db, threadId: string, fileIds: string[]): Promise<Record<string, unknown> | null> {
+  for (;;) {
+    const thread = await db.selectFrom('threads').select('tool_resources').where('id', '=', threadId).executeTakeFirst()
+    if (!thread) return null
+    const resources = (thread.tool_resources ?? {}) as { code_interpreter?: { file_ids?: string[] } }
+    const current = resources.code_interpreter?.file_ids ?? []
+    const room = Math.max(0, MAX_CODE_INTERPRETER_FILES - current.length)
+    const added = fileIds.filter((id) => !current.includes(id)).slice(0, room)
+    if (added.length === 0) return null
+    const updated = { ...resources, code_interpreter: { ...resources.code_interpreter, file_ids: [...current, ...added] } }
+    const result = await db
+      .updateTable('threads')
+      .set({ tool_resources: JSON.stringify(updated) })
+      .where('id', '=', threadId)
+      .where(sql<boolean>`tool_resources = ${JSON.stringify(thread.tool_resources ?? {})}::jsonb`)
+      .executeTakeFirst()
+    if (Number(result.numUpdatedRows) > 0) return updated
+  }
 }
 
 /**

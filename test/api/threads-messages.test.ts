@@ -170,6 +170,33 @@ describe('messages', () => {
     expect(nullAttachments.attachments).toEqual([])
   })
 
+  it("attachments add their files to the thread's tool_resources, per tool", async () => {
+    const upload = async (name: string) => (await t.client.files.create({ file: await toFile(Buffer.from(name), name), purpose: 'assistants' })).id
+    const [f1, f2, f3, f4, f5] = await Promise.all(['1.csv', '2.txt', '3.csv', '4.csv', '5.csv'].map(upload))
+    const thread = await t.client.beta.threads.create({
+      messages: [{ role: 'user', content: 'data', attachments: [{ file_id: f1, tools: [{ type: 'code_interpreter' }] }] }],
+    })
+    expect(thread.tool_resources).toEqual({ code_interpreter: { file_ids: [f1] } })
+    await t.client.beta.threads.messages.create(thread.id, {
+      role: 'user',
+      content: 'more',
+      attachments: [
+        { file_id: f2, tools: [{ type: 'code_interpreter' }, { type: 'file_search' }] },
+        { file_id: f1, tools: [{ type: 'code_interpreter' }] },
+        { file_id: 'file-unknown', tools: [{ type: 'code_interpreter' }] },
+      ],
+    })
+    const after = (await t.client.beta.threads.retrieve(thread.id)).tool_resources!
+    expect(after.code_interpreter).toEqual({ file_ids: [f1, f2] })
+    expect(after.file_search!.vector_store_ids).toHaveLength(1)
+    // Concurrent messages each add their file; none is lost.
+    await Promise.all(
+      [f3, f4, f5].map((id) => t.client.beta.threads.messages.create(thread.id, { role: 'user', content: id, attachments: [{ file_id: id, tools: [{ type: 'code_interpreter' }] }] })),
+    )
+    const files = (await t.client.beta.threads.retrieve(thread.id)).tool_resources!.code_interpreter!.file_ids!
+    expect([...files].sort()).toEqual([f1, f2, f3, f4, f5].sort())
+  })
+
   it('modify changes metadata only', async () => {
     const thread = await t.client.beta.threads.create()
     const m = await t.client.beta.threads.messages.create(thread.id, { role: 'user', content: 'Hi', metadata: { a: '1' } })
