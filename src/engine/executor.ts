@@ -223,16 +223,18 @@ export class RunExecution {
     }
     if (!done?.usage) usage.total_tokens = usage.prompt_tokens + usage.completion_tokens
     this.usage = addUsage(this.usage, usage)
-    const hitLength = done?.reason === 'length'
+    // An answer that went past the run's completion budget (an upstream that ignored `max_tokens`)
+    // ends as if the limit had cut it. Tool calls still run: the next call finds no budget left.
+    const overBudget = this.settings.max_completion_tokens !== null && this.usage.completion_tokens > this.settings.max_completion_tokens
+    const hitLength = done?.reason === 'length' || (overBudget && !toolStep)
     // The model's output was cut by its content filter: the message ends incomplete, the run goes on.
     const filtered = done?.reason === 'content_filter'
-    const budgetSpent = this.settings.max_completion_tokens !== null && this.usage.completion_tokens >= this.settings.max_completion_tokens
 
     if (open) {
       const o = open as OpenMessage
       if (hitLength) {
         await this.completeMessage(o, usage, 'incomplete')
-        if (budgetSpent || this.settings.max_completion_tokens !== null) throw new RunLimitReached('max_completion_tokens')
+        if (this.settings.max_completion_tokens !== null) throw new RunLimitReached('max_completion_tokens')
       } else if (filtered) {
         await this.completeMessage(o, usage, 'incomplete', 'content_filter')
       } else {

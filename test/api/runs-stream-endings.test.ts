@@ -122,6 +122,21 @@ describe('raw streams of every ending', () => {
     })
   })
 
+  it('an answer past max_completion_tokens ends incomplete even when the upstream stopped on its own', async () => {
+    const thread = await newThread()
+    // An upstream that ignores max_tokens: the run's budget still bounds it.
+    t.upstream.enqueue({ text: 'far too long', usage: { prompt_tokens: 10, completion_tokens: 300, total_tokens: 310 } })
+    const over = await readSse(await post(`/threads/${thread}/runs`, { assistant_id: assistantId, max_completion_tokens: 256 }))
+    expect(names(over).slice(-4)).toEqual(['thread.message.incomplete', 'thread.run.step.completed', 'thread.run.incomplete', 'done'])
+    expect(lastRun(over)).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'max_completion_tokens' } })
+    expect(over.find((e) => e.event === 'thread.message.incomplete')!.data.incomplete_details).toEqual({ reason: 'max_tokens' })
+
+    // Exactly the budget, stopped by the model: complete.
+    t.upstream.enqueue({ text: 'just fits', usage: { prompt_tokens: 10, completion_tokens: 256, total_tokens: 266 } })
+    const fits = await readSse(await post(`/threads/${thread}/runs`, { assistant_id: assistantId, max_completion_tokens: 256 }))
+    expect(lastRun(fits)).toMatchObject({ status: 'completed', incomplete_details: null })
+  })
+
   it('cancel mid-answer: cancelling, the open step and message end, cancelled with usage, done', async () => {
     const thread = await newThread()
     t.upstream.enqueue({ text: 'a b c d e f', chunks: 6, hangAfterChunks: 1 })
