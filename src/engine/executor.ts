@@ -28,6 +28,8 @@ interface OpenMessage {
   text: string
   /** Whether the first delta (the one carrying `annotations: []`) went out. */
   started: boolean
+  /** What the model said declining (a `refusal` content part), if it did. */
+  refusal: { index: number; text: string } | null
   /** The step and message rows are stored (awaited before they are updated). */
   written: Promise<unknown>
 }
@@ -182,7 +184,12 @@ export class RunExecution {
       }
       if (part.type === 'text-delta') {
         open ??= await this.openMessage()
-        this.emitText(open, part.text)
+        // Text after a refusal belongs to it (one part per kind, in the order they began).
+        if (open.refusal) this.emitRefusal(open, part.text)
+        else this.emitText(open, part.text)
+      } else if (part.type === 'refusal-delta') {
+        open ??= await this.openMessage()
+        this.emitRefusal(open, part.text)
       } else if (part.type === 'tool-call-start') {
         if (open) {
           await this.completeMessage(open, ZERO_USAGE, 'completed')
@@ -215,7 +222,8 @@ export class RunExecution {
 
     await ready
     const done = finish as { reason: string; usage: Usage | null } | null
-    const outputText = (open as OpenMessage | null)?.text ?? calls.map((c) => c.name + c.arguments).join('')
+    const openText = open as OpenMessage | null
+    const outputText = openText ? openText.text + (openText.refusal?.text ?? '') : calls.map((c) => c.name + c.arguments).join('')
     const usage = done?.usage ?? {
       prompt_tokens: request.messages.reduce((n, m) => n + countTokens(typeof m.content === 'string' ? m.content : JSON.stringify(m.content ?? '')), 0),
       completion_tokens: countTokens(outputText),
@@ -438,7 +446,7 @@ export class RunExecution {
     const wire = messageToWire(message)
     this.emit({ event: 'thread.message.created', data: wire })
     this.emit({ event: 'thread.message.in_progress', data: wire })
-    return { step, message, text: '', started: false, written }
+    return { step, message, text: '', started: false, refusal: null, written }
   }
 
   private emitText(open: OpenMessage, text: string) {
@@ -450,6 +458,14 @@ export class RunExecution {
     this.emit({ event: 'thread.message.delta', data: { id: open.message.id, object: 'thread.message.delta', delta: { content: [part] } } })
   }
 
+  /** A refusal is its own content part: after the text, if any came first. */
+  private emitRefusal(open: OpenMessage, text: string) {
+    open.refusal ??= { index: open.started ? 1 : 0, text: '' }
+    open.refusal.text += text
+    const part = { index: open.refusal.index, type: 'refusal' as const, refusal: text }
+    this.emit({ event: 'thread.message.delta', data: { id: open.message.id, object: 'thread.message.delta', delta: { content: [part] } } })
+  }
+
   private async completeMessage(
     open: OpenMessage,
     usage: Usage,
@@ -457,7 +473,8 @@ export class RunExecution {
     incompleteReason: 'max_tokens' | 'content_filter' = 'max_tokens',
   ): Promise<void> {
     await open.written
-    const content = await this.finalContent(open.text, open.step.id)
+    const content = open.refusal && open.refusal.index === 0 ? [] : await this.finalContent(open.text, open.step.id)
+    if (open.refusal) content.splice(open.refusal.index, 0, { type: 'refusal', refusal: open.refusal.text })
     this.emitFinalParts(open, content)
     const now = this.now()
     const final = {
@@ -526,7 +543,8 @@ export class RunExecution {
     content.forEach((part, index) => {
       if (part.type === 'text' && part.text.annotations.length > 0) {
         parts.push({ index, type: 'text', text: { annotations: part.text.annotations.map((a, i) => ({ index: i, ...a })) } })
-      } else if (index > 0) {
+      } else if (index > 0 && part.type !== 'refusal') {
+        // (A refusal streamed as it came.)
         parts.push({ index, ...part })
       }
     })

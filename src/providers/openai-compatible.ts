@@ -9,7 +9,7 @@ interface ChunkToolCall {
 }
 
 interface ChatChunk {
-  choices?: { delta?: { content?: string | null; tool_calls?: ChunkToolCall[] }; finish_reason?: string | null }[]
+  choices?: { delta?: { content?: string | null; refusal?: string | null; tool_calls?: ChunkToolCall[] }; finish_reason?: string | null }[]
   usage?: Usage | null
   error?: { message?: string }
 }
@@ -104,6 +104,11 @@ export class OpenAICompatibleProvider implements Provider {
             if (!choice) continue
             const delta = choice.delta
             if (delta?.content) text += delta.content
+            if (delta?.refusal) {
+              if (text) parts.push({ type: 'text-delta', text })
+              text = ''
+              parts.push({ type: 'refusal-delta', text: delta.refusal })
+            }
             for (const call of delta?.tool_calls ?? []) {
               if (text) {
                 parts.push({ type: 'text-delta', text })
@@ -169,7 +174,10 @@ async function* sseBatches(body: ReadableStream<Uint8Array>, onChunk: () => void
 }
 
 interface ChatCompletion {
-  choices?: { message?: { content?: string | null; tool_calls?: { id?: string; function?: { name?: string; arguments?: string } }[] }; finish_reason?: string | null }[]
+  choices?: {
+    message?: { content?: string | null; refusal?: string | null; tool_calls?: { id?: string; function?: { name?: string; arguments?: string } }[] }
+    finish_reason?: string | null
+  }[]
   usage?: Usage | null
 }
 
@@ -185,8 +193,9 @@ async function readJson(response: Response): Promise<ChatCompletion> {
 function* completionParts(completion: ChatCompletion): Generator<StreamPart> {
   const choice = completion.choices?.[0]
   if (!choice?.message) throw new ProviderError('bad_response', 'Upstream completion has no message.')
-  const { content, tool_calls } = choice.message
+  const { content, refusal, tool_calls } = choice.message
   if (content) yield { type: 'text-delta', text: content }
+  if (refusal) yield { type: 'refusal-delta', text: refusal }
   for (const [index, call] of (tool_calls ?? []).entries()) {
     yield { type: 'tool-call-start', index, id: call.id ?? `call_${index}`, name: call.function?.name ?? '' }
     if (call.function?.arguments) yield { type: 'tool-call-delta', index, arguments: call.function.arguments }

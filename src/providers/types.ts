@@ -49,6 +49,8 @@ export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' |
 
 export type StreamPart =
   | { type: 'text-delta'; text: string }
+  /** The model declined (Chat Completions' `delta.refusal`, e.g. under a strict json_schema). */
+  | { type: 'refusal-delta'; text: string }
   | { type: 'tool-call-start'; index: number; id: string; name: string }
   | { type: 'tool-call-delta'; index: number; arguments: string }
   | { type: 'finish'; reason: FinishReason; usage: Usage | null }

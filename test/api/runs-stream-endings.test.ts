@@ -276,3 +276,24 @@ describe('AssistantStream helpers', () => {
     expect(await after.finalRun()).toMatchObject({ status: 'completed', required_action: null })
   })
 })
+
+describe('refusals', () => {
+  it("a model's refusal streams as refusal deltas and ends as the message's refusal part", async () => {
+    const thread = await newThread()
+    t.upstream.enqueue({ refusal: "I can't help with that." })
+    const stream = t.client.beta.threads.runs.stream(thread, {
+      assistant_id: assistantId,
+      response_format: { type: 'json_schema', json_schema: { name: 'answer', schema: { type: 'object' }, strict: true } },
+    })
+    const events = await collectEvents(stream)
+    const deltas = events.filter((e) => e.event === 'thread.message.delta').map((e) => e.data.delta.content)
+    expect(deltas.every((content) => content.length === 1 && content[0].index === 0 && content[0].type === 'refusal')).toBe(true)
+    expect(deltas.map((content) => content[0].refusal).join('')).toBe("I can't help with that.")
+    const refusal = [{ type: 'refusal', refusal: "I can't help with that." }]
+    expect(events.find((e) => e.event === 'thread.message.completed')!.data.content).toEqual(refusal)
+    const [message] = await stream.finalMessages()
+    expect(message.content).toEqual(refusal)
+    expect((await t.client.beta.threads.messages.list(thread)).data[0].content).toEqual(refusal)
+    expect((await stream.finalRun()).status).toBe('completed')
+  })
+})

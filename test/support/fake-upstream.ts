@@ -14,6 +14,7 @@ export type Script =
   | { breakAfterChunks: number; text: string }
   | { nonStreaming: { text?: string; toolCalls?: { name: string; arguments: string; id?: string }[] } }
   | { noFinishReason: string }
+  | { refusal: string }
 
 interface Usage {
   prompt_tokens: number
@@ -131,6 +132,12 @@ export class FakeUpstream {
       return
     }
     send({ role: 'assistant', content: '' })
+    if ('refusal' in script) {
+      for (const piece of split(script.refusal, 3)) send({ content: null, refusal: piece })
+      send({}, 'stop')
+      this.finish(res, id, body, undefined)
+      return
+    }
     if ('toolCalls' in script) {
       if (script.text) send({ content: script.text })
       script.toolCalls.forEach((call, index) => {
