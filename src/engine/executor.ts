@@ -173,6 +173,12 @@ export class RunExecution {
 
     let open: OpenMessage | null = null
     let toolStep: RunStepRow | null = null
+    /**
+     * Text the model sent after its tool calls began. Its message cannot start while the tool step
+     * is open (a client sees one step at a time: the SDK refuses a step created before the open
+     * one ends), so it waits for the step to end.
+     */
+    let trailing = ''
     const calls: PendingCall[] = []
     const byProviderIndex = new Map<number, PendingCall>()
     let finish: { reason: string; usage: Usage | null } | null = null
@@ -182,7 +188,9 @@ export class RunExecution {
         await ready
         ready = undefined
       }
-      if (part.type === 'text-delta') {
+      if ((part.type === 'text-delta' || part.type === 'refusal-delta') && toolStep) {
+        trailing += part.text
+      } else if (part.type === 'text-delta') {
         open ??= await this.openMessage()
         // Text after a refusal belongs to it (one part per kind, in the order they began).
         if (open.refusal) this.emitRefusal(open, part.text)
@@ -279,8 +287,16 @@ export class RunExecution {
       const details = { type: 'tool_calls', tool_calls: results }
       if (functionCalls.length === 0 || serverCalls.length === calls.length) {
         await this.finishStep(step, details, usage)
+        if (trailing) {
+          const after = await this.openMessage()
+          this.emitText(after, trailing)
+          await this.completeMessage(after, ZERO_USAGE, 'completed')
+        }
         return 'continue'
       }
+      // Text after function calls is not kept: the run now waits for the client, and the model
+      // answers again once it has the outputs.
+      if (trailing) this.engine.services.log.debug({ runId: this.run.id, chars: trailing.length }, 'dropped text sent after function calls')
       // Function calls: the client runs them. The step stays open until outputs arrive.
       await this.db.updateTable('run_steps').set({ step_details: JSON.stringify(details) }).where('id', '=', step.id).execute()
       const required = {

@@ -88,7 +88,8 @@ export class OpenAICompatibleProvider implements Provider {
           for (const event of events) {
             if (event.data === '[DONE]') {
               sawDone = true
-              if (text) yield { type: 'text-delta', text }
+              // In arrival order: text that came after tool calls stays after them.
+              if (text) parts.push({ type: 'text-delta', text })
               yield* parts
               break outer
             }

@@ -297,3 +297,39 @@ describe('refusals', () => {
     expect((await stream.finalRun()).status).toBe('completed')
   })
 })
+
+describe('text after tool calls', () => {
+  it('after a server tool call it becomes a message once the tool step ended; after function calls it is dropped', async () => {
+    const searcher = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'file_search' }, fnTool('get_time')] })
+    const thread = await newThread()
+    t.upstream.enqueue({ toolCalls: [{ name: 'file_search', arguments: '{"query":"notes"}' }], textAfter: 'Let me look.' }, { text: 'Nothing found.' })
+    const stream = t.client.beta.threads.runs.stream(thread, { assistant_id: searcher.id })
+    const events = await collectEvents(stream)
+    expect(names(events)).toEqual([
+      'thread.run.created',
+      'thread.run.queued',
+      'thread.run.in_progress',
+      'thread.run.step.created',
+      'thread.run.step.in_progress',
+      'thread.run.step.delta',
+      'thread.run.step.delta',
+      'thread.run.step.completed',
+      ...TEXT_ANSWER_EVENTS.slice(1, -1),
+      ...TEXT_ANSWER_EVENTS.slice(1),
+    ])
+    expect((await stream.finalMessages()).map((m) => m.content)).toEqual([
+      [{ type: 'text', text: { value: 'Let me look.', annotations: [] } }],
+      [{ type: 'text', text: { value: 'Nothing found.', annotations: [] } }],
+    ])
+
+    t.upstream.enqueue({ toolCalls: [{ name: 'get_time', arguments: '{}', id: 'call_after' }], textAfter: 'One moment.' })
+    const waiting = t.client.beta.threads.runs.stream(thread, { assistant_id: searcher.id })
+    expect(names(await collectEvents(waiting)).filter((n) => n !== 'thread.run.step.delta').slice(-3)).toEqual([
+      'thread.run.step.created',
+      'thread.run.step.in_progress',
+      'thread.run.requires_action',
+    ])
+    expect(await waiting.finalMessages()).toEqual([])
+    expect((await waiting.finalRun()).status).toBe('requires_action')
+  })
+})

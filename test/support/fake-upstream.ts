@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net'
 
 export type Script =
   | { text: string; chunks?: number; finishReason?: string; usage?: Usage | null; delayMs?: number; hangAfterChunks?: number; flushFirst?: boolean }
-  | { toolCalls: { name: string; arguments: string; id?: string }[]; text?: string; usage?: Usage | null; finishReason?: string }
+  | { toolCalls: { name: string; arguments: string; id?: string }[]; text?: string; textAfter?: string; usage?: Usage | null; finishReason?: string }
   | { status: number; message?: string }
   | { garbage: true }
   | { hang: true }
@@ -145,6 +145,8 @@ export class FakeUpstream {
         send({ tool_calls: [{ index, id: callId, type: 'function', function: { name: call.name, arguments: '' } }] })
         for (const piece of split(call.arguments, 3)) send({ tool_calls: [{ index, function: { arguments: piece } }] })
       })
+      // Some models go on talking after their calls.
+      if (script.textAfter) send({ content: script.textAfter })
       send({}, script.finishReason ?? 'tool_calls')
       this.finish(res, id, body, script.usage)
       return
