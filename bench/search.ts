@@ -27,6 +27,7 @@ import { createLogger } from '../src/log.ts'
 import { startServer, type RunningServer } from '../src/server.ts'
 import { ingestor } from '../src/ingest/ingestion.ts'
 import { addFileStats } from '../src/ingest/term-stats.ts'
+import { maintainRetrievalTables } from '../src/store/maintenance.ts'
 import { FakeUpstream } from '../test/support/fake-upstream.ts'
 
 function arg(name: string, fallback: number): number {
@@ -137,7 +138,7 @@ async function ingest(client: OpenAI, server: RunningServer, docs: { filename: s
 
 /**
  * The embedded database's share alone: the corpus's chunk rows and lexeme statistics written again
- * by single in-database statements (no parsing, tokenizing or transfer). PGlite runs on one thread,
+ * by single in-database statements (no parsing, tokenizing or transfer), index entries merged. PGlite runs on one thread,
  * so this bounds ingestion on it whatever the rest costs. Best of three.
  */
 async function databaseFloor(client: OpenAI, server: RunningServer, from: string): Promise<number> {
@@ -156,6 +157,8 @@ async function databaseFloor(client: OpenAI, server: RunningServer, from: string
       select ${to}, file_id, chunk_index, text || '', tsv, embedding from chunks where vector_store_id = ${from}
     `.execute(db)
     await sql`insert into lexeme_stats (vector_store_id, lexeme, df) select ${to}, lexeme, df from lexeme_stats where vector_store_id = ${from} order by lexeme`.execute(db)
+    // Their full-text index entries merged too (else the cost lands on whichever insert fills the pending list).
+    await sql`select gin_clean_pending_list('chunks_tsv'::regclass)`.execute(db)
     best = Math.min(best, (performance.now() - t0) / 1000)
     await client.vectorStores.delete(to)
   }
@@ -189,6 +192,7 @@ async function syntheticStore(client: OpenAI, server: RunningServer, total: numb
   }
   // What ingestion does after writing a file's chunks.
   await addFileStats(db, store.id, file.id, total)
+  await maintainRetrievalTables(db)
   return store.id
 }
 
@@ -308,8 +312,6 @@ async function main() {
     rows.push([`ingestion, ${DOCS} small files (MB/s)`, fmt(ing.mbPerSecond, 2)])
     const cores = availableParallelism()
     rows.push([`  its CPU per MB, all threads (s) → bound on ${cores} cores (MB/s)`, `${fmt(ing.cpuSecondsPerMb, 2)} → ${fmt(cores / ing.cpuSecondsPerMb, 2)}`])
-    const floor = await databaseFloor(lexical.client, lexical.server, ing.storeId)
-    rows.push([`  embedded database alone: rewriting its chunks + statistics (s) → bound (MB/s)`, `${fmt(floor, 2)} → ${fmt(ing.mb / floor, 2)}`])
     const q = await quality(lexical.client, ing.storeId, docs)
     rows.push(['lexical recall@5', fmt(q.recallAt5)])
     rows.push(['lexical MRR', fmt(q.mrr)])
@@ -319,6 +321,9 @@ async function main() {
       const l = await latency(lexical.client, storeId)
       rows.push([`lexical search at ${total / 1000}k chunks, p50 / p99 (ms)`, `${fmt(l.p50, 1)} / ${fmt(l.p99, 1)}`])
     }
+    // Last: its copies leave dead rows behind, which the searches above must not meet.
+    const floor = await databaseFloor(lexical.client, lexical.server, ing.storeId)
+    rows.splice(3, 0, [`  embedded database alone: rewriting its chunks + statistics (s) → bound (MB/s)`, `${fmt(floor, 2)} → ${fmt(ing.mb / floor, 2)}`])
   } finally {
     await lexical.server.close()
   }

@@ -10,6 +10,7 @@ import { chunkLexemes, type ChunkLexemes } from './lexemes.ts'
 import { IngestError } from './parse.ts'
 import { documentText, STREAM_MIN_BYTES } from './source.ts'
 import { ApiError, notFound } from '../protocol/errors.ts'
+import { maintainRetrievalTables } from '../store/maintenance.ts'
 
 const INGEST_TASK = 'threadline_ingest_file'
 /** Groups of files ingested at once per process: parsing and tokenizing are CPU-bound. */
@@ -212,6 +213,13 @@ export class Ingestor {
     chunked()
     await settle()
     log.debug({ files: rows.length }, 'files ingested')
+    await this.maintain()
+  }
+
+  /** Planner statistics and the full-text index's pending list, on the embedded database (no autovacuum there). */
+  async maintain(): Promise<void> {
+    if (this.services.database.kind !== 'pglite' || this.stopped) return
+    await maintainRetrievalTables(this.services.db).catch((err) => this.services.log.warn({ err }, 'could not analyze the retrieval tables'))
   }
 }
 
@@ -441,4 +449,6 @@ export function registerIngestion(services: AppServices): void {
 /** Worker start-up: resume files a previous process left `in_progress`. */
 export async function startIngestion(services: AppServices): Promise<void> {
   await ingestor(services).recover()
+  // A database written by an earlier version (or process) may never have been analyzed.
+  void ingestor(services).maintain()
 }

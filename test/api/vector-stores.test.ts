@@ -277,3 +277,26 @@ describe('vector stores with embeddings', () => {
     expect((await e.client.vectorStores.retrieve(store.id)).file_counts).toMatchObject({ completed: 1, failed: 1, total: 2 })
   })
 })
+
+describe('the embedded database without autovacuum', () => {
+  it.skipIf(process.env.TEST_DB === 'postgres')('is analyzed once enough chunks arrive, so searches are planned for the real table', async () => {
+    const text = Array.from({ length: 6000 }, (_, i) => `entry${i % 701} holds value ${i}.`).join('\n')
+    const file = await upload(t.client, 'many-chunks.txt', text)
+    const store = await t.client.vectorStores.create({
+      name: 'planner statistics',
+      file_ids: [file.id],
+      chunking_strategy: { type: 'static', static: { max_chunk_size_tokens: 100, chunk_overlap_tokens: 0 } },
+    })
+    await ingestor(t.server.services).idle()
+    expect((await t.client.vectorStores.retrieve(store.id)).file_counts.completed).toBe(1)
+    const { rows } = await sql<{ tuples: number; total: number; analyzed: boolean }>`
+      select c.reltuples::float8 as tuples, (select count(*) from chunks)::float8 as total, s.last_analyze is not null as analyzed
+      from pg_class c join pg_stat_user_tables s on s.relid = c.oid
+      where c.relname = 'chunks' and s.schemaname = 'public'
+    `.execute(t.server.services.db)
+    expect(rows[0].analyzed).toBe(true)
+    // Analyzed after this store's chunks were written: the planner knows about them.
+    expect(rows[0].tuples).toBe(rows[0].total)
+    expect(rows[0].total).toBeGreaterThan(300)
+  })
+})
