@@ -104,14 +104,22 @@ async function addThreadCodeFiles(db: Db, threadId: string, fileIds: string[]): 
     const added = fileIds.filter((id) => !current.includes(id)).slice(0, room)
     if (added.length === 0) return null
     const updated = { ...resources, code_interpreter: { ...resources.code_interpreter, file_ids: [...current, ...added] } }
-    const result = await db
-      .updateTable('threads')
-      .set({ tool_resources: JSON.stringify(updated) })
-      .where('id', '=', threadId)
-      .where(sql<boolean>`tool_resources = ${JSON.stringify(thread.tool_resources ?? {})}::jsonb`)
-      .executeTakeFirst()
-    if (Number(result.numUpdatedRows) > 0) return updated
+    if (await swapThreadResources(db, threadId, thread.tool_resources, updated)) return updated
   }
+}
+
+/**
+ * Set a thread's tool_resources to `updated` if they still are `read` (compare and set); false when
+ * a concurrent request changed them first (the caller reads them again).
+ */
+async function swapThreadResources(db: Db, threadId: string, read: unknown, updated: Record<string, unknown>): Promise<boolean> {
+  const result = await db
+    .updateTable('threads')
+    .set({ tool_resources: JSON.stringify(updated) })
+    .where('id', '=', threadId)
+    .where(sql<boolean>`tool_resources = ${JSON.stringify(read ?? {})}::jsonb`)
+    .executeTakeFirst()
+  return Number(result.numUpdatedRows) > 0
 }
 
 /**
@@ -129,13 +137,7 @@ async function threadStore(services: AppServices, project: string, threadId: str
     if (current && (await getVectorStoreRows(db, project, [current])).length > 0) return { storeId: current, updated: null }
     const store = await insertVectorStore(db, project, { name: `vector store for ${threadId}`, expires_after: { anchor: 'last_active_at', days: 7 } })
     const updated = { ...resources, file_search: { ...resources.file_search, vector_store_ids: [store.id] } }
-    const result = await db
-      .updateTable('threads')
-      .set({ tool_resources: JSON.stringify(updated) })
-      .where('id', '=', threadId)
-      .where(sql<boolean>`tool_resources = ${JSON.stringify(thread.tool_resources ?? {})}::jsonb`)
-      .executeTakeFirst()
-    if (Number(result.numUpdatedRows) > 0) return { storeId: store.id, updated }
+    if (await swapThreadResources(db, threadId, thread.tool_resources, updated)) return { storeId: store.id, updated }
     // Another request changed the thread's resources first: drop this store and look again.
     await db.deleteFrom('vector_stores').where('id', '=', store.id).execute()
   }
