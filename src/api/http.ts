@@ -4,6 +4,12 @@ import { ApiError, invalidRequest } from '../protocol/errors.ts'
 import { describeValue, paramPath, parseWith } from '../protocol/validation.ts'
 
 /** `requestId`: this request's `x-request-id` (`req_` + 32 hex), set before anything else runs. */
+/**
+ * Sent with the objects the SDK's polling helpers retrieve (runs, vector store files, file
+ * batches): without it they sleep 5 s between polls unless the caller sets pollIntervalMs.
+ */
+export const POLL_AFTER_MS = '100'
+
 export type HonoEnv = { Variables: { project: string; requestId: string } }
 export type Ctx = Context<HonoEnv>
 

@@ -383,6 +383,38 @@ describe('SDK api-resources: files and vector stores', () => {
     expect((await t.client.vectorStores.retrieve(store.id)).file_counts).toMatchObject({ total: 4, completed: 4 })
   })
 
+  it('the polling helpers without pollIntervalMs follow the server\'s openai-poll-after-ms (not the SDK\'s 5 s default)', async () => {
+    // With embeddings, ingestion waits on the (gated) upstream, so the first polls see in_progress.
+    const e = await startTestServer({ embeddingModel: 'text-embedding-3-small' })
+    let release = () => {}
+    try {
+      const store = await e.client.vectorStores.create({})
+      const gate = () => (e.upstream.embeddingsGate = new Promise<void>((r) => (release = r)))
+      const file = await e.client.files.create({ file: await toFile(Buffer.from('gated ingestion text'), 'a.txt'), purpose: 'assistants' })
+      gate()
+      const started = Date.now()
+      await e.client.vectorStores.files.create(store.id, { file_id: file.id })
+      const { data, response } = await e.client.vectorStores.files.retrieve(file.id, { vector_store_id: store.id }).withResponse()
+      expect(data.status).toBe('in_progress')
+      expect(Number(response.headers.get('openai-poll-after-ms'))).toBeGreaterThan(0)
+      setTimeout(() => release(), 150)
+      expect((await e.client.vectorStores.files.poll(store.id, file.id)).status).toBe('completed')
+
+      const batchFile = await e.client.files.create({ file: await toFile(Buffer.from('another gated text'), 'b.txt'), purpose: 'assistants' })
+      gate()
+      const batch = await e.client.vectorStores.fileBatches.create(store.id, { file_ids: [batchFile.id] })
+      const batchResponse = await e.client.vectorStores.fileBatches.retrieve(batch.id, { vector_store_id: store.id }).asResponse()
+      expect(Number(batchResponse.headers.get('openai-poll-after-ms'))).toBeGreaterThan(0)
+      setTimeout(() => release(), 150)
+      expect((await e.client.vectorStores.fileBatches.poll(store.id, batch.id)).status).toBe('completed')
+      expect(Date.now() - started).toBeLessThan(3_000)
+    } finally {
+      release()
+      e.upstream.embeddingsGate = null
+      await e.close()
+    }
+  })
+
   it('auto-pagination over every list (limit 2)', async () => {
     const store = await t.client.vectorStores.create({})
     const files = await Promise.all([1, 2, 3].map((i) => upload(`paged ${i}`)))

@@ -6,7 +6,7 @@ import { getRunRow, listRuns, runToWire } from '../../store/repos/runs.ts'
 import { FILE_SEARCH_CONTENT_INCLUDE, getStepRow, listSteps, stepToWire } from '../../store/repos/steps.ts'
 import { getThreadRow } from '../../store/repos/threads.ts'
 import { parseListQuery } from '../../store/pagination.ts'
-import { pathParam, queryObject, readBody, type Ctx, type RouteTable } from '../http.ts'
+import { POLL_AFTER_MS, pathParam, queryObject, readBody, type Ctx, type RouteTable } from '../http.ts'
 import { sseStream } from '../sse.ts'
 import { threadIdParam } from './threads.ts'
 
@@ -20,9 +20,6 @@ function includeParam(c: Ctx): boolean {
   }
   return values.length > 0
 }
-
-/** SDK polling helpers wait this long between polls when the server suggests it. */
-const POLL_AFTER_MS = '100'
 
 export function runRoutes(r: RouteTable, services: AppServices) {
   const { db } = services

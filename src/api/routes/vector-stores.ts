@@ -13,7 +13,7 @@ import {
 } from '../../protocol/vector-store-schemas.ts'
 import * as stores from '../../store/repos/vector-stores.ts'
 import { parseListQuery } from '../../store/pagination.ts'
-import { pathParam, prefixedIdParam, queryObject, readBody, type Ctx, type RouteTable } from '../http.ts'
+import { POLL_AFTER_MS, pathParam, prefixedIdParam, queryObject, readBody, type Ctx, type RouteTable } from '../http.ts'
 
 const storeIdParam = (c: Ctx) => prefixedIdParam(c, 'vector_store_id', 'vs', '_')
 
@@ -69,9 +69,11 @@ export function vectorStoreRoutes(r: RouteTable, services: AppServices) {
     await stores.getVectorStoreRow(db, c.get('project'), id)
     return c.json(await stores.listStoreFiles(db, { vector_store_id: id, status: q.filter }, q))
   })
-  r.on('GET', `${base}/files/:file_id`, async (c) =>
-    c.json(stores.storeFileToWire(await stores.getStoreFileRow(db, c.get('project'), storeIdParam(c), pathParam(c, 'file_id')))),
-  )
+  r.on('GET', `${base}/files/:file_id`, async (c) => {
+    const row = await stores.getStoreFileRow(db, c.get('project'), storeIdParam(c), pathParam(c, 'file_id'))
+    c.header('openai-poll-after-ms', POLL_AFTER_MS)
+    return c.json(stores.storeFileToWire(row))
+  })
   r.on('POST', `${base}/files/:file_id`, async (c) => {
     const id = storeIdParam(c)
     const body = await readBody(c, UpdateVectorStoreFile)
@@ -107,9 +109,11 @@ export function vectorStoreRoutes(r: RouteTable, services: AppServices) {
     }
     return c.json(await stores.wireBatch(db, batch))
   })
-  r.on('GET', `${base}/file_batches/:batch_id`, async (c) =>
-    c.json(await stores.wireBatch(db, await stores.getBatchRow(db, c.get('project'), storeIdParam(c), pathParam(c, 'batch_id')))),
-  )
+  r.on('GET', `${base}/file_batches/:batch_id`, async (c) => {
+    const batch = await stores.getBatchRow(db, c.get('project'), storeIdParam(c), pathParam(c, 'batch_id'))
+    c.header('openai-poll-after-ms', POLL_AFTER_MS)
+    return c.json(await stores.wireBatch(db, batch))
+  })
   r.on('POST', `${base}/file_batches/:batch_id/cancel`, async (c) => {
     const batch = await stores.getBatchRow(db, c.get('project'), storeIdParam(c), pathParam(c, 'batch_id'))
     await stores.cancelBatch(db, batch)
