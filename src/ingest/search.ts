@@ -88,7 +88,8 @@ export async function searchChunks(services: AppServices, storeIds: string[], qu
   const threshold = opts.scoreThreshold ?? 0
   const ranked = [...scores.entries()]
     .filter(([, s]) => s >= threshold)
-    .sort((a, b) => b[1] - a[1] || Number(a[0]) - Number(b[0]))
+    // Stable: equal scores keep the rankers' order (lexically: proximity, density, id).
+    .sort((a, b) => b[1] - a[1])
     .slice(0, opts.maxResults)
   if (ranked.length === 0) {
     await touchVectorStores(db, storeIds)
@@ -150,7 +151,8 @@ const SELECTIVE_SHARE = 0.05
  * the rare ones that identify a passage). One query stems the query into lexemes and reads their
  * document frequencies (kept by ingestion in `lexeme_stats`); a second scores the chunks that
  * contain a selective lexeme (or, for a query of common words only, all of them) by the IDF of the
- * lexemes they contain, proximity (`ts_rank_cd`) breaking ties.
+ * lexemes they contain. Ties go to the chunk where all the terms stand closest (`ts_rank_cd` of
+ * their conjunction), then to the denser one (of their disjunction).
  */
 async function lexicalSearch(services: AppServices, storeIds: string[], scope: (alias: string) => RawBuilder<unknown>, queryText: string) {
   const { db } = services
@@ -182,12 +184,14 @@ async function lexicalSearch(services: AppServices, storeIds: string[], scope: (
   // (pglite-worker.ts caches statements starting with select/insert/…): a cached statement gets a
   // generic plan after a few runs, which cannot see how selective the query's lexemes are in this
   // store (≈120 ms instead of ≈30 ms at 100k chunks). Planned per query, as on Postgres.
-  const rows = await sql<{ id: string; weight: number; proximity: number }>`
+  const rows = await sql<{ id: string; weight: number }>`
     /* lexical search: planned per query */
-    select c.id, ${weighted} as weight, ts_rank_cd(c.tsv, ${tsq(terms, ' | ')}::tsquery, 1) as proximity
+    select c.id, ${weighted} as weight,
+      ts_rank_cd(c.tsv, ${tsq(terms, ' & ')}::tsquery, 1) as proximity,
+      ts_rank_cd(c.tsv, ${tsq(terms, ' | ')}::tsquery, 1) as density
     from chunks c
     where ${scope('c')} and c.tsv @@ ${candidates}::tsquery
-    order by weight desc, proximity desc, c.id
+    order by weight desc, proximity desc, density desc, c.id
     limit ${CANDIDATES}
   `.execute(db)
   return { rows: rows.rows.map((r) => ({ id: String(r.id), score: Math.min(1, Number(r.weight) / totalIdf) })) }

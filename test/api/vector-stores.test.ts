@@ -161,6 +161,18 @@ describe('vector stores', () => {
     expect(hits.data[0].file_id).toBe(small[7].id)
   })
 
+  it('ranks chunks of equal term weight by how close the query terms stand (proximity breaks ties)', async () => {
+    // Same lexemes in both, so the same IDF score; the first-created one has them far apart.
+    const apart = await upload(t.client, 'apart.txt', `lighthouse ${'keeper notes weather tide '.repeat(20)}beacon`)
+    const close = await upload(t.client, 'close.txt', `${'keeper notes weather tide '.repeat(20)}lighthouse beacon`)
+    const store = await t.client.vectorStores.create({ name: 'proximity', file_ids: [apart.id, close.id] })
+    await ingestor(t.server.services).idle()
+    expect((await t.client.vectorStores.retrieve(store.id)).file_counts.completed).toBe(2)
+    const page = await t.client.vectorStores.search(store.id, { query: 'lighthouse beacon' })
+    expect(page.data.map((r) => r.filename)).toEqual(['close.txt', 'apart.txt'])
+    expect(page.data[0].score).toBe(page.data[1].score)
+  })
+
   it('creates a store from file_ids, modifies, lists, deletes and validates', async () => {
     const f = await upload(t.client, 'a.txt', 'alpha beta gamma')
     const store = await t.client.vectorStores.create({ name: 'x', file_ids: [f.id], expires_after: { anchor: 'last_active_at', days: 2 } })
