@@ -646,6 +646,56 @@ describe('SDK examples: streaming', () => {
     ])
   })
 
+  it('file search quickstart: uploadAndPoll, assistant update, attachments, messageDone citations → files.retrieve', async () => {
+    const store = await t.client.vectorStores.create({ name: 'Financial Statement' })
+    const report = await t.client.vectorStores.fileBatches.uploadAndPoll(
+      store.id,
+      { files: [await toFile(Buffer.from('Revenue for fiscal 2023 was 383 billion dollars.'), 'aapl-10k.txt')] },
+      poll,
+    )
+    expect(report.file_counts).toMatchObject({ completed: 1, failed: 0 })
+    const assistant = await t.client.beta.assistants.create({
+      name: 'Financial Analyst Assistant',
+      instructions: 'You are an expert financial analyst.',
+      model: 'gpt-4o',
+      tools: [{ type: 'file_search' }],
+    })
+    await t.client.beta.assistants.update(assistant.id, { tool_resources: { file_search: { vector_store_ids: [store.id] } } })
+    const goto = await t.client.files.create({ file: await toFile(Buffer.from('GoTo had 1.2 billion in revenue.'), 'goto.txt'), purpose: 'assistants' })
+    const thread = await t.client.beta.threads.create({
+      messages: [{ role: 'user', content: 'How many shares were outstanding?', attachments: [{ file_id: goto.id, tools: [{ type: 'file_search' }] }] }],
+    })
+    // The thread's own store holds the attachment.
+    const threadStores = thread.tool_resources?.file_search?.vector_store_ids ?? []
+    expect(threadStores).toHaveLength(1)
+    await t.client.vectorStores.files.poll(threadStores[0], goto.id, poll)
+
+    t.upstream.enqueue({ toolCalls: [{ name: 'file_search', arguments: '{"query":"revenue"}' }] }, { text: 'Revenue was 383 billion 【0:0†aapl-10k.txt】.' })
+    let final = ''
+    const citations: string[] = []
+    const stream = t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistant.id }).on('messageDone', async (event) => {
+      if (event.content[0].type !== 'text') return
+      const { text } = event.content[0]
+      let index = 0
+      for (const annotation of text.annotations) {
+        text.value = text.value.replace(annotation.text, `[${index}]`)
+        if (annotation.type === 'file_citation') {
+          const cited = await t.client.files.retrieve(annotation.file_citation.file_id)
+          citations.push(`[${index}] ${cited.filename}`)
+        }
+        index++
+      }
+      final = text.value
+    })
+    const toolCalls: string[] = []
+    stream.on('toolCallCreated', (call) => toolCalls.push(call.type))
+    expect((await stream.finalRun()).status).toBe('completed')
+    await new Promise((r) => setTimeout(r, 50)) // the async listener's files.retrieve
+    expect(toolCalls).toEqual(['file_search'])
+    expect(final).toBe('Revenue was 383 billion [0].')
+    expect(citations).toEqual(['[0] aapl-10k.txt'])
+  })
+
   it('createAndRunStream and createAndRunPoll with a failing model: failed run, last_error, no throw', async () => {
     t.upstream.enqueue({ status: 400, message: 'bad request upstream' })
     const stream = t.client.beta.threads.createAndRunStream({ assistant_id: assistantId, thread: { messages: [{ role: 'user', content: 'x' }] } })
