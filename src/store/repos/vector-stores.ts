@@ -151,6 +151,8 @@ export async function touchVectorStores(db: Db, ids: string[]): Promise<void> {
     })
     .where('id', 'in', ids)
     .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+    // Touched this second already: the same values; searches in a burst write nothing.
+    .where((eb) => eb.or([eb('last_active_at', 'is', null), eb('last_active_at', '<', now)]))
     .execute()
 }
 
