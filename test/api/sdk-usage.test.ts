@@ -696,6 +696,26 @@ describe('SDK examples: streaming', () => {
     expect(citations).toEqual(['[0] aapl-10k.txt'])
   })
 
+  it('stream helpers surface refused requests as the SDK\'s typed errors (error event, rejected finalRun / done)', async () => {
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'x' }] })
+    const missing = t.client.beta.threads.runs.stream(thread.id, { assistant_id: 'asst_missing' })
+    let emitted: unknown
+    missing.on('error', (err) => (emitted = err))
+    await expect(missing.finalRun()).rejects.toBeInstanceOf(OpenAI.NotFoundError)
+    expect(emitted).toBeInstanceOf(OpenAI.NotFoundError)
+    await expect(t.client.beta.threads.runs.stream('thread_missing', { assistant_id: assistantId }).done()).rejects.toMatchObject({
+      status: 404,
+      error: { message: "No thread found with id 'thread_missing'.", type: 'invalid_request_error' },
+    })
+    t.upstream.enqueue({ text: 'ok' })
+    const run = await t.client.beta.threads.runs.createAndPoll(thread.id, { assistant_id: assistantId }, poll)
+    const late = t.client.beta.threads.runs.submitToolOutputsStream(run.id, { thread_id: thread.id, tool_outputs: [{ tool_call_id: 'call_x', output: 'y' }] })
+    await expect(late.finalRun()).rejects.toBeInstanceOf(OpenAI.BadRequestError)
+    await expect(t.client.beta.threads.runs.submitToolOutputsAndPoll(run.id, { thread_id: thread.id, tool_outputs: [{ tool_call_id: 'call_x', output: 'y' }] })).rejects.toBeInstanceOf(
+      OpenAI.BadRequestError,
+    )
+  })
+
   it('createAndRunStream and createAndRunPoll with a failing model: failed run, last_error, no throw', async () => {
     t.upstream.enqueue({ status: 400, message: 'bad request upstream' })
     const stream = t.client.beta.threads.createAndRunStream({ assistant_id: assistantId, thread: { messages: [{ role: 'user', content: 'x' }] } })
