@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startTestServer, type TestContext } from '../support/harness.ts'
-import { TEXT_ANSWER_EVENTS, collectEvents, names, readSse } from '../support/stream.ts'
+import { TEXT_ANSWER_EVENTS, collectEvents, names, readSse, functionCallRunEvents } from '../support/stream.ts'
 
 let t: TestContext
 let assistantId: string
@@ -22,18 +22,7 @@ describe('function tools', () => {
     const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Weather in Paris?' }] })
     t.upstream.enqueue({ toolCalls: [{ name: 'get_weather', arguments: '{"city":"Paris"}', id: 'call_abc' }] }, { text: 'It is sunny in Paris.' })
     const first = await collectEvents(t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistantId }))
-    expect(names(first)).toEqual([
-      'thread.run.created',
-      'thread.run.queued',
-      'thread.run.in_progress',
-      'thread.run.step.created',
-      'thread.run.step.in_progress',
-      'thread.run.step.delta',
-      'thread.run.step.delta',
-      'thread.run.step.delta',
-      'thread.run.step.delta',
-      'thread.run.requires_action',
-    ])
+    expect(names(first)).toEqual(functionCallRunEvents(4))
     const step = first[3].data
     expect(step).toMatchObject({ type: 'tool_calls', status: 'in_progress', step_details: { type: 'tool_calls', tool_calls: [] } })
     expect(first[5].data).toEqual({

@@ -81,3 +81,16 @@ export const TEXT_ANSWER_EVENTS = [
 
 /** A new run answering with text: created, queued, then the answer. */
 export const TEXT_RUN_EVENTS = ['thread.run.created', 'thread.run.queued', ...TEXT_ANSWER_EVENTS]
+
+/** A new run whose model calls functions: its tool_calls step, `deltas` step deltas, then requires_action. */
+export function functionCallRunEvents(deltas: number): string[] {
+  return [
+    'thread.run.created',
+    'thread.run.queued',
+    'thread.run.in_progress',
+    'thread.run.step.created',
+    'thread.run.step.in_progress',
+    ...Array<string>(deltas).fill('thread.run.step.delta'),
+    'thread.run.requires_action',
+  ]
+}
