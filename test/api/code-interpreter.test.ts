@@ -2,7 +2,7 @@ import { toFile } from 'openai'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { BwrapBackend } from '../../src/tools/code-interpreter/bwrap.ts'
 import { startTestServer, type TestContext } from '../support/harness.ts'
-import { collectEvents, names } from '../support/stream.ts'
+import { assertValidEvent, collectEvents, names } from '../support/stream.ts'
 
 /**
  * code_interpreter end to end on the bubblewrap backend: the scripted upstream calls the tool,
@@ -163,6 +163,67 @@ describe.skipIf(skip)('code_interpreter (bwrap)', () => {
     expect(completedStep.step_details.tool_calls[0].code_interpreter).toEqual({ input: src, outputs: [{ type: 'logs', logs: '45\n' }] })
   })
 
+  it("streams through the SDK's AssistantStream: toolCallDone and the accumulated message equal what is retrieved", async () => {
+    // Three rounds (a plot, a written CSV, a traceback), then an answer linking the CSV: what the
+    // SDK builds from the deltas must be the objects the API returns when read back.
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Plot, save, divide' }] })
+    t.upstream.enqueue(
+      code('import matplotlib.pyplot as plt\nprint("plotting")\nplt.plot([1, 2], [3, 4])\nplt.show()'),
+      code('with open("/mnt/data/out.csv", "w") as f:\n    f.write("a,b\\n1,2\\n")'),
+      code('1 / 0'),
+      { text: 'Saved [out.csv](sandbox:/mnt/data/out.csv); the plot is above.' },
+    )
+    const stream = t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistantId })
+    const created: any[] = []
+    const done: any[] = []
+    const inputs = new Map<string, string>()
+    let textSnapshot: any
+    let messageSnapshot: any
+    stream.on('event', (e) => assertValidEvent(e))
+    stream.on('toolCallCreated', (c: any) => created.push(structuredClone(c)))
+    stream.on('toolCallDelta', (d: any, snapshot: any) => {
+      if (d.code_interpreter?.input) inputs.set(snapshot.id, (inputs.get(snapshot.id) ?? '') + d.code_interpreter.input)
+    })
+    stream.on('toolCallDone', (c: any) => done.push(structuredClone(c)))
+    stream.on('textDone', (content) => (textSnapshot = structuredClone(content)))
+    stream.on('messageDelta', (_delta, snapshot) => (messageSnapshot = structuredClone(snapshot)))
+    const run = await stream.finalRun()
+    expect(run.status).toBe('completed')
+
+    const steps = (await t.client.beta.threads.runs.steps.list(run.id, { thread_id: thread.id, order: 'asc' })).data
+    const calls = steps.flatMap((s) => (s.step_details.type === 'tool_calls' ? s.step_details.tool_calls : [])) as any[]
+    expect(calls.map((c) => c.code_interpreter.outputs.map((o: any) => o.type))).toEqual([['logs', 'image'], [], ['logs']])
+    expect(calls[2].code_interpreter.outputs[0].logs).toMatch(/Traceback[\s\S]*ZeroDivisionError: division by zero/)
+    expect(created.map((c) => c.id)).toEqual(calls.map((c) => c.id))
+    // The SDK keeps each array entry's delta `index`; apart from it, the accumulated call is the stored one.
+    expect(done.map(withoutIndex)).toEqual(calls)
+    expect([...inputs.values()]).toEqual(calls.map((c) => c.code_interpreter.input))
+    const finalSteps = await stream.finalRunSteps()
+    for (const step of steps) expect(finalSteps.find((s) => s.id === step.id)).toEqual(step)
+
+    // The image became an assistants_output PNG and an image_file part; the CSV a file_path annotation.
+    const imageId = calls[0].code_interpreter.outputs[1].image.file_id
+    expect(await t.client.files.retrieve(imageId)).toMatchObject({ purpose: 'assistants_output' })
+    const [message] = (await t.client.beta.threads.messages.list(thread.id, { limit: 1 })).data
+    expect(message!.content).toEqual([
+      {
+        type: 'text',
+        text: {
+          value: 'Saved [out.csv](sandbox:/mnt/data/out.csv); the plot is above.',
+          annotations: [{ type: 'file_path', text: 'sandbox:/mnt/data/out.csv', start_index: 16, end_index: 41, file_path: { file_id: expect.stringMatching(/^file-/) } }],
+        },
+      },
+      { type: 'image_file', image_file: { file_id: imageId } },
+    ])
+    expect(withoutIndex(textSnapshot)).toEqual((message!.content[0] as any).text)
+    expect(withoutIndex(messageSnapshot.content)).toEqual(message!.content)
+    const messages = await stream.finalMessages()
+    expect(messages.at(-1)!.content).toEqual(message!.content)
+    const csvId = (message!.content[0] as any).text.annotations[0].file_path.file_id
+    expect(await t.client.files.retrieve(csvId)).toMatchObject({ purpose: 'assistants_output', filename: 'out.csv' })
+    expect(await (await t.client.files.content(csvId)).text()).toBe('a,b\n1,2\n')
+  })
+
   it('contains memory and fork bombs as logs outputs; the session survives', async () => {
     const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Bombs' }] })
     const { run, calls } = await runOn(
@@ -234,3 +295,10 @@ describe('code_interpreter without a sandbox', () => {
     expect(call.code_interpreter.outputs[0].logs).toMatch(/disabled on this server \(THREADLINE_CODE_SANDBOX=none\)/)
   })
 })
+
+/** A stream-accumulated value without the `index` keys its array deltas carried. */
+function withoutIndex(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutIndex)
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'index').map(([k, v]) => [k, withoutIndex(v)]))
+  return value
+}
