@@ -265,7 +265,7 @@ export class RunExecution {
         // as they came (it must not stay in progress under an incomplete run).
         const cut = calls.map((c) => {
           const tool = this.engine.serverTools.get(c.name)
-          return tool ? tool.initialCall(c.id) : { id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments, output: null } }
+          return tool ? tool.initialCall(c.id, c.arguments) : { id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments, output: null } }
         })
         await this.finishStep(step, { type: 'tool_calls', tool_calls: cut }, usage)
         throw new RunLimitReached('max_completion_tokens')

@@ -24,8 +24,12 @@ export interface ServerTool {
   readonly type: 'file_search' | 'code_interpreter'
   /** The function definition the model sees. */
   describe(run: RunRow): ChatTool
-  /** The empty tool call announced in the first step delta. */
-  initialCall(id: string): ToolCall
+  /**
+   * The empty tool call announced in the first step delta; with `argumentsSoFar`, the call as far
+   * as the model wrote it (a call cut off by the token limit is stored like that, unexecuted, so it
+   * shows what `argumentsDelta` already streamed).
+   */
+  initialCall(id: string, argumentsSoFar?: string): ToolCall
   execute(id: string, argumentsJson: string, ctx: ToolContext): Promise<ToolResult>
   /**
    * The step delta for what the model just added to the call's arguments while streaming them

@@ -224,6 +224,20 @@ describe.skipIf(skip)('code_interpreter (bwrap)', () => {
     expect(await (await t.client.files.content(csvId)).text()).toBe('a,b\n1,2\n')
   })
 
+  it('a call cut off by the token limit is stored unexecuted with the input the stream already showed', async () => {
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Compute' }] })
+    t.upstream.enqueue({ ...code('print("never run")'), finishReason: 'length' })
+    const stream = t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistantId, max_completion_tokens: 256 })
+    const done: any[] = []
+    stream.on('toolCallDone', (c: any) => done.push(structuredClone(c)))
+    const run = await stream.finalRun()
+    expect(run).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'max_completion_tokens' } })
+    const [step] = (await t.client.beta.threads.runs.steps.list(run.id, { thread_id: thread.id })).data
+    const call = { id: expect.stringMatching(/^call_/), type: 'code_interpreter', code_interpreter: { input: 'print("never run")', outputs: [] } }
+    expect(step!.step_details).toEqual({ type: 'tool_calls', tool_calls: [call] })
+    expect(done.map(withoutIndex)).toEqual([call])
+  })
+
   it('contains memory and fork bombs as logs outputs; the session survives', async () => {
     const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Bombs' }] })
     const { run, calls } = await runOn(

@@ -7,7 +7,7 @@ import type { RunRow } from '../../store/tables.ts'
 import { runToolResources } from '../resources.ts'
 import type { ServerTool, ToolContext, ToolResult } from '../types.ts'
 import { safeFileName, type CellResult, type SandboxFile } from './backend.ts'
-import { codeDelta } from './partial-code.ts'
+import { codeDelta, partialCode } from './partial-code.ts'
 import type { SessionEntry, SessionManager } from './sessions.ts'
 
 type CodeCall = Extract<ToolCall, { type: 'code_interpreter' }>
@@ -72,8 +72,8 @@ export class CodeInterpreterTool implements ServerTool {
     }
   }
 
-  initialCall(id: string): ToolCall {
-    return { id, type: 'code_interpreter', code_interpreter: { input: '', outputs: [] } }
+  initialCall(id: string, argumentsSoFar = ''): ToolCall {
+    return { id, type: 'code_interpreter', code_interpreter: { input: partialCode(argumentsSoFar), outputs: [] } }
   }
 
   /** The `input` the model added while streaming its arguments (for step deltas), or null. */
