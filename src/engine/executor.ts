@@ -5,6 +5,7 @@ import { allThreadMessages, messageToWire } from '../store/repos/messages.ts'
 import { getRunById, type RunSettings } from '../store/repos/runs.ts'
 import { runStepRows, stepToWire } from '../store/repos/steps.ts'
 import type { MessageRow, RunRow, RunStepRow } from '../store/tables.ts'
+import type { ToolResult } from '../tools/types.ts'
 import { ProviderError, type ChatRequest, type ChatTool, type ChatToolChoice, type Provider, type StreamPart, type Usage } from '../providers/types.ts'
 import { seconds } from './clock.ts'
 import { ConcurrentChangeError, LeaseLost, RunCancelled, ThreadDeleted, ServerShuttingDown, type RunEngine } from './engine.ts'
@@ -260,14 +261,15 @@ export class RunExecution {
 
     if (toolStep) {
       const step = toolStep as RunStepRow
+      // The calls as the model wrote them, none executed yet.
+      const written = calls.map((c) => {
+        const tool = this.engine.serverTools.get(c.name)
+        return tool ? tool.initialCall(c.id, c.arguments) : { id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments, output: null } }
+      })
       if (hitLength) {
         // The calls were cut off by the token limit: none is executed, and the step ends with them
         // as they came (it must not stay in progress under an incomplete run).
-        const cut = calls.map((c) => {
-          const tool = this.engine.serverTools.get(c.name)
-          return tool ? tool.initialCall(c.id, c.arguments) : { id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments, output: null } }
-        })
-        await this.finishStep(step, { type: 'tool_calls', tool_calls: cut }, usage)
+        await this.finishStep(step, { type: 'tool_calls', tool_calls: written }, usage)
         throw new RunLimitReached('max_completion_tokens')
       }
       const serverCalls = calls.filter((c) => this.engine.serverTools.has(c.name))
@@ -279,7 +281,21 @@ export class RunExecution {
           results.push({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments, output: null } })
           continue
         }
-        const result = await tool.execute(call.id, call.arguments, { run: this.run, project: this.run.project_id, signal: this.signal, log: this.engine.services.log })
+        let result: ToolResult
+        try {
+          result = await tool.execute(call.id, call.arguments, { run: this.run, project: this.run.project_id, signal: this.signal, log: this.engine.services.log })
+          // Cancelled while the tool worked (e.g. code interrupted): the step is not completed
+          // with a cut-short result; it ends cancelled.
+          this.signal.throwIfAborted()
+        } catch (err) {
+          // It closes with the calls its deltas showed (those done with their results), not with
+          // the empty list it was created with. (Not when another worker took the run over.)
+          if (!this.signal.aborted || this.signal.reason instanceof RunCancelled) {
+            const details = { type: 'tool_calls', tool_calls: [...results, ...written.slice(results.length)] }
+            await this.db.updateTable('run_steps').set({ step_details: JSON.stringify(details) }).where('id', '=', step.id).where('status', '=', 'in_progress').execute()
+          }
+          throw err
+        }
         results.push(result.call)
         const { id: _id, ...announced } = result.call
         this.emitStepDelta(step, [{ index: call.stepIndex, ...(tool.resultDelta?.(result.call, call.streamed) ?? announced) }])

@@ -238,6 +238,35 @@ describe.skipIf(skip)('code_interpreter (bwrap)', () => {
     expect(done.map(withoutIndex)).toEqual([call])
   })
 
+  it('a run cancelled while its code runs closes the step with the call as streamed', async () => {
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Wait' }] })
+    await runOn(thread.id, code('started = True'), { text: 'Ready.' }) // the session is up: the cancel lands mid-cell
+    const src = 'import time\ntime.sleep(15)'
+    t.upstream.enqueue(code(src), { text: 'not reached' })
+    const stream = t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistantId })
+    const done: any[] = []
+    let cancelled: Promise<unknown> | undefined
+    stream.on('toolCallDelta', (_d, snapshot: any) => {
+      // The code is all written: it runs now. Cancel during the sleep.
+      if (snapshot.code_interpreter.input === src && !cancelled) {
+        cancelled = new Promise((r) => setTimeout(r, 1000)).then(() => t.client.beta.threads.runs.cancel(stream.currentRun()!.id, { thread_id: thread.id }))
+      }
+    })
+    stream.on('toolCallDone', (c: any) => done.push(structuredClone(c)))
+    const run = await stream.finalRun()
+    await cancelled
+    expect(run.status).toBe('cancelled')
+    const steps = (await t.client.beta.threads.runs.steps.list(run.id, { thread_id: thread.id })).data
+    // Interrupted at once, and nothing after it: no answer from the model.
+    expect(run.cancelled_at! - run.created_at).toBeLessThan(10)
+    expect(steps).toHaveLength(1)
+    const step = steps[0]
+    expect(step!.status).toBe('cancelled')
+    const call = { id: expect.stringMatching(/^call_/), type: 'code_interpreter', code_interpreter: { input: src, outputs: [] } }
+    expect(step!.step_details).toEqual({ type: 'tool_calls', tool_calls: [call] })
+    expect(done.map(withoutIndex)).toEqual([call])
+  })
+
   it('contains memory and fork bombs as logs outputs; the session survives', async () => {
     const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Bombs' }] })
     const { run, calls } = await runOn(

@@ -84,6 +84,9 @@ export class JsonLineChannel {
   execCell(code: string, limits: SandboxLimits, interrupt: () => void, kill: () => void, signal?: AbortSignal): Promise<CellResult> {
     return this.serial(async () => {
       if (this.exited) return { output: '', images: [], error: true, stopped: 'died' as const }
+      // Cancelled before its turn (e.g. while the sandbox started): an abort listener added now
+      // would never fire, and the code would run to its time limit.
+      if (signal?.aborted) return { output: '', images: [], error: true, stopped: null }
       let stage = 'running' as 'running' | 'interrupted' | 'killed'
       let hardTimer: NodeJS.Timeout | undefined
       const stop = () => {

@@ -139,6 +139,7 @@ export class CodeInterpreterTool implements ServerTool {
     const placed = await this.placeInputFiles(entry, ctx)
     const session = entry.session
     const before = await session.listFiles()
+    ctx.signal.throwIfAborted() // the run was cancelled while the session started: run nothing
     const result = await session.exec(code, ctx.signal)
     const after = result.stopped === 'killed' || result.stopped === 'died' ? [] : await session.listFiles()
 
