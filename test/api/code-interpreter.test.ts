@@ -267,6 +267,20 @@ describe.skipIf(skip)('code_interpreter (bwrap)', () => {
     expect(done.map(withoutIndex)).toEqual([call])
   })
 
+  it('a file attached to a later message reaches the running session; outputs list under assistants_output', async () => {
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Start' }] })
+    await runOn(thread.id, code('x = 1'), { text: 'Started.' })
+    const later = await t.client.files.create({ file: await toFile(Buffer.from('late'), 'late.txt'), purpose: 'assistants' })
+    await t.client.beta.threads.messages.create(thread.id, { role: 'user', content: 'Now this', attachments: [{ file_id: later.id, tools: [{ type: 'code_interpreter' }] }] })
+    expect((await t.client.beta.threads.retrieve(thread.id)).tool_resources?.code_interpreter?.file_ids).toEqual([later.id])
+    const { calls } = await runOn(thread.id, code('print(x, open("/mnt/data/late.txt").read())\nopen("/mnt/data/echo.txt", "w").write("e")'), { text: 'See sandbox:/mnt/data/echo.txt' })
+    expect(calls[0].code_interpreter.outputs).toEqual([{ type: 'logs', logs: '1 late\n1\n' }])
+    const [message] = (await t.client.beta.threads.messages.list(thread.id, { limit: 1 })).data
+    const fileId = (message!.content[0] as any).text.annotations[0].file_path.file_id
+    const outputs = await t.client.files.list({ purpose: 'assistants_output' })
+    expect(outputs.data.find((f) => f.id === fileId)).toMatchObject({ object: 'file', purpose: 'assistants_output', filename: 'echo.txt', bytes: 1 })
+  })
+
   it('contains memory and fork bombs as logs outputs; the session survives', async () => {
     const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Bombs' }] })
     const { run, calls } = await runOn(
