@@ -3,13 +3,13 @@ import type { z } from 'zod'
 import { ApiError, invalidRequest } from '../protocol/errors.ts'
 import { describeValue, paramPath, parseWith } from '../protocol/validation.ts'
 
-/** `requestId`: this request's `x-request-id` (`req_` + 32 hex), set before anything else runs. */
 /**
  * Sent with the objects the SDK's polling helpers retrieve (runs, vector store files, file
  * batches): without it they sleep 5 s between polls unless the caller sets pollIntervalMs.
  */
 export const POLL_AFTER_MS = '100'
 
+/** `requestId`: this request's `x-request-id` (`req_` + 32 hex), set before anything else runs. */
 export type HonoEnv = { Variables: { project: string; requestId: string } }
 export type Ctx = Context<HonoEnv>
 

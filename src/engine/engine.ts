@@ -12,7 +12,7 @@ import { threadToWire } from '../store/repos/threads.ts'
 import type { MessageRow, RunRow, RunUpdate, ThreadRow } from '../store/tables.ts'
 import type { Db } from '../store/db.ts'
 import { ProviderRegistry } from '../providers/registry.ts'
-import type { Usage } from '../providers/types.ts'
+import { ZERO_USAGE, type Usage } from '../providers/types.ts'
 import type { ServerTool } from '../tools/types.ts'
 import { MemoryEventLog } from './bus.ts'
 import type { EventLog } from './event-log.ts'
@@ -540,8 +540,6 @@ export class RunEngine {
     await this.events.flush()
   }
 }
-
-const ZERO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
 
 /** A run's usage as stored between model calls (after tool outputs), else nothing yet. */
 function usageSoFar(run: RunRow): Usage {

@@ -6,14 +6,13 @@ import { getRunById, type RunSettings } from '../store/repos/runs.ts'
 import { runStepRows, stepToWire } from '../store/repos/steps.ts'
 import type { MessageRow, RunRow, RunStepRow } from '../store/tables.ts'
 import type { ToolResult } from '../tools/types.ts'
-import { ProviderError, type ChatRequest, type ChatTool, type ChatToolChoice, type Provider, type StreamPart, type Usage } from '../providers/types.ts'
+import { ProviderError, ZERO_USAGE, type ChatRequest, type ChatTool, type ChatToolChoice, type Provider, type StreamPart, type Usage } from '../providers/types.ts'
 import { seconds } from './clock.ts'
 import { ConcurrentChangeError, LeaseLost, RunCancelled, ThreadDeleted, ServerShuttingDown, type RunEngine } from './engine.ts'
 import { buildPrompt } from './prompt.ts'
 import { imageFileUrls } from './images.ts'
 import { countTokens } from '../text/tokens.ts'
 
-const ZERO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
 const addUsage = (a: Usage, b: Usage): Usage => ({
   prompt_tokens: a.prompt_tokens + b.prompt_tokens,
   completion_tokens: a.completion_tokens + b.completion_tokens,
@@ -275,10 +274,10 @@ export class RunExecution {
       const serverCalls = calls.filter((c) => this.engine.serverTools.has(c.name))
       const functionCalls = calls.filter((c) => !this.engine.serverTools.has(c.name))
       const results: ToolCall[] = []
-      for (const call of calls) {
+      for (const [i, call] of calls.entries()) {
         const tool = this.engine.serverTools.get(call.name)
         if (!tool) {
-          results.push({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments, output: null } })
+          results.push(written[i]) // the client runs it: output null until submitted
           continue
         }
         let result: ToolResult

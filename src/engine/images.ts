@@ -8,7 +8,8 @@ const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp
 
 /**
  * `image_file` parts name uploaded files, which the upstream cannot read: each becomes a data URL
- * (what Chat Completions takes for an image). Keyed by file id; an image file that is gone or is
+ * (what Chat Completions takes for an image), added to `known` by file id (ids already there are
+ * not read again); an image file that is gone or is
  * not an image is left out (the message keeps its part, the model just does not see it), as one
  * missing picture should not fail the run.
  */
@@ -17,7 +18,7 @@ export async function imageFileUrls(
   project: string,
   messages: MessageRow[],
   known: Map<string, string | null>,
-): Promise<Map<string, string | null>> {
+): Promise<void> {
   const wanted = new Set<string>()
   for (const m of messages) {
     if (m.role !== 'user') continue
@@ -28,7 +29,6 @@ export async function imageFileUrls(
       known.set(fileId, await dataUrl(deps, project, fileId))
     }),
   )
-  return known
 }
 
 async function dataUrl(deps: FileDeps, project: string, fileId: string): Promise<string | null> {

@@ -3,6 +3,7 @@ import type { MessageRow, RunStepRow } from '../store/tables.ts'
 import type { Message, ToolCall } from '../protocol/objects.ts'
 import type { TruncationStrategy } from '../protocol/schemas.ts'
 import { countTokens } from '../text/tokens.ts'
+import { runInstructions } from '../store/repos/runs.ts'
 
 export interface PromptInput {
   instructions: string
@@ -80,9 +81,11 @@ function tokensOf(m: ChatMessage): number {
 
 /** Build the chat messages for one model call, applying the run's truncation strategy. */
 export function buildPrompt(input: PromptInput): Prompt {
-  const system = [input.instructions, input.additionalInstructions].filter((s) => s && s.trim()).join('\n\n')
+  // The same text the run object shows as its `instructions`.
+  const system = runInstructions({ instructions: input.instructions, additional_instructions: input.additionalInstructions })
   const head: ChatMessage[] = system ? [{ role: 'system', content: system }] : []
-  let history = input.history.map((row) => toChat(row, input.imageFiles ?? new Map()))
+  const imageFiles = input.imageFiles ?? new Map<string, string | null>()
+  let history = input.history.map((row) => toChat(row, imageFiles))
   if (input.truncation?.type === 'last_messages' && input.truncation.last_messages) {
     history = history.slice(-input.truncation.last_messages)
   }

@@ -1,7 +1,8 @@
 import { sql } from 'kysely'
 import type { AppServices } from '../services.ts'
-import { notFound } from '../protocol/errors.ts'
+import { notFound, type ObjectNoun } from '../protocol/errors.ts'
 import type { RunToolResources, ToolResources } from '../protocol/schemas.ts'
+import type { StoredToolResources } from '../protocol/tool-resources.ts'
 import type { Db } from '../store/db.ts'
 import type { MessageRow } from '../store/tables.ts'
 import { getFileRows } from '../store/repos/files.ts'
@@ -14,18 +15,17 @@ import { addFilesToStore, createVectorStoreWithFiles } from './vector-store-file
  * than storing ids no run could use. Checked before anything is written.
  */
 export async function checkToolResources(db: Db, project: string, resources: RunToolResources | ToolResources | undefined): Promise<void> {
-  const storeIds = [...new Set(resources?.file_search?.vector_store_ids ?? [])]
-  if (storeIds.length > 0) {
-    const known = new Set((await getVectorStoreRows(db, project, storeIds)).map((r) => r.id))
-    const missing = storeIds.find((id) => !known.has(id))
-    if (missing) throw notFound('vector store', missing)
-  }
-  const fileIds = [...new Set(resources?.code_interpreter?.file_ids ?? [])]
-  if (fileIds.length > 0) {
-    const known = new Set((await getFileRows(db, project, fileIds)).map((r) => r.id))
-    const missing = fileIds.find((id) => !known.has(id))
-    if (missing) throw notFound('file', missing)
-  }
+  await requireAll('vector store', resources?.file_search?.vector_store_ids, (ids) => getVectorStoreRows(db, project, ids))
+  await requireAll('file', resources?.code_interpreter?.file_ids, (ids) => getFileRows(db, project, ids))
+}
+
+/** 404 for the first of `ids` that `load` does not find. */
+async function requireAll(kind: ObjectNoun, ids: string[] | undefined, load: (ids: string[]) => Promise<{ id: string }[]>): Promise<void> {
+  const wanted = [...new Set(ids ?? [])]
+  if (wanted.length === 0) return
+  const found = new Set((await load(wanted)).map((r) => r.id))
+  const missing = wanted.find((id) => !found.has(id))
+  if (missing) throw notFound(kind, missing)
 }
 
 /**
@@ -98,7 +98,7 @@ async function addThreadCodeFiles(db: Db, threadId: string, fileIds: string[]): 
   for (;;) {
     const thread = await db.selectFrom('threads').select('tool_resources').where('id', '=', threadId).executeTakeFirst()
     if (!thread) return null
-    const resources = (thread.tool_resources ?? {}) as { code_interpreter?: { file_ids?: string[] } }
+    const resources = (thread.tool_resources ?? {}) as StoredToolResources
     const current = resources.code_interpreter?.file_ids ?? []
     const room = Math.max(0, MAX_CODE_INTERPRETER_FILES - current.length)
     const added = fileIds.filter((id) => !current.includes(id)).slice(0, room)
@@ -132,7 +132,7 @@ async function threadStore(services: AppServices, project: string, threadId: str
   for (;;) {
     const thread = await db.selectFrom('threads').select('tool_resources').where('id', '=', threadId).executeTakeFirst()
     if (!thread) return null
-    const resources = (thread.tool_resources ?? {}) as { file_search?: { vector_store_ids?: string[] } }
+    const resources = (thread.tool_resources ?? {}) as StoredToolResources
     const current = resources.file_search?.vector_store_ids?.[0]
     if (current && (await getVectorStoreRows(db, project, [current])).length > 0) return { storeId: current, updated: null }
     const store = await insertVectorStore(db, project, { name: `vector store for ${threadId}`, expires_after: { anchor: 'last_active_at', days: 7 } })

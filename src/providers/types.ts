@@ -45,6 +45,8 @@ export interface Usage {
   total_tokens: number
 }
 
+export const ZERO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
+
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'other'
 
 export type StreamPart =

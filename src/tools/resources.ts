@@ -1,12 +1,7 @@
 import type { RunSettings } from '../store/repos/runs.ts'
 import type { Db } from '../store/db.ts'
 import type { RunRow } from '../store/tables.ts'
-
-/** Stored `tool_resources` (after the `vector_stores` helper has become `vector_store_ids`). */
-export interface StoredToolResources {
-  code_interpreter?: { file_ids?: string[] }
-  file_search?: { vector_store_ids?: string[] }
-}
+import type { StoredToolResources } from '../protocol/tool-resources.ts'
 
 /**
  * The tool_resources a run's tools use, assistant level first, then the thread's.

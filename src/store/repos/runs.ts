@@ -1,5 +1,6 @@
 import { notFound } from '../../protocol/errors.ts'
 import type { Run } from '../../protocol/objects.ts'
+import type { StoredToolResources } from '../../protocol/tool-resources.ts'
 import type { Db } from '../db.ts'
 import { listPage, type ListQuery } from '../pagination.ts'
 import { sql } from 'kysely'
@@ -24,7 +25,7 @@ export interface RunSettings {
   /** Prompt-only inputs: not part of the wire object. */
   additional_instructions?: string | null
   /** createAndRun's top-level `tool_resources` (see tools/resources.ts): not part of the wire object. */
-  tool_resources?: { code_interpreter?: { file_ids?: string[] }; file_search?: { vector_store_ids?: string[] } }
+  tool_resources?: StoredToolResources
 }
 
 /**
