@@ -16,10 +16,13 @@ const INGEST_TASK = 'threadline_ingest_file'
 /** Groups of files ingested at once per process: parsing and tokenizing are CPU-bound. */
 const CONCURRENCY = 2
 /**
- * Files taken together: their chunks share insert statements, lexeme look-ups and one completing
- * transaction, so many small files do not each pay a dozen database round trips.
+ * Files taken together (a batch's worth): their chunks share insert statements, lexeme look-ups
+ * and completing transactions, so many small files do not each pay a dozen database round trips,
+ * and a lexeme common to them is added to the store's statistics once.
  */
-const FILES_PER_GROUP = 64
+const FILES_PER_GROUP = 500
+/** A group's small files are completed whenever this much of their text is written (and at the end). */
+const SETTLE_BYTES = 8 * 1024 * 1024
 /** Chunks written per insert statement. */
 const INSERT_BATCH = 200
 
@@ -172,9 +175,11 @@ export class Ingestor {
     await deleteChunksOf(db, rows.filter((r) => r.chunk_count === 0))
     const writer = new ChunkWriter(db, this.embedder, this.abort.signal)
     let unsettled: FileTally[] = []
+    let unsettledBytes = 0
     const settle = async () => {
       const tallies = unsettled
       unsettled = []
+      unsettledBytes = 0
       try {
         await writer.flush()
       } catch (err) {
@@ -208,7 +213,8 @@ export class Ingestor {
         tally.error = ingestFailure(err)
         if (tally.error === SERVER_ERROR) log.error({ err, storeId: row.vector_store_id, fileId: row.id }, 'file ingestion failed')
       }
-      if (large) await settle()
+      unsettledBytes += Number(row.bytes)
+      if (large || unsettledBytes >= SETTLE_BYTES) await settle()
     }
     chunked()
     await settle()
