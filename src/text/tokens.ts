@@ -1,11 +1,11 @@
-import { Tiktoken } from 'js-tiktoken/lite'
 import o200k_base from 'js-tiktoken/ranks/o200k_base'
+import { BytePairEncoder } from './bpe.ts'
 
-let encoder: Tiktoken | null = null
+let encoder: BytePairEncoder | null = null
 
-/** OpenAI's o200k tokenizer: one instance for prompt budgets, usage estimates and chunking. */
-function tokenizer(): Tiktoken {
-  return (encoder ??= new Tiktoken(o200k_base))
+/** OpenAI's o200k tokenizer (js-tiktoken's ranks): one instance for prompt budgets, usage estimates and chunking. */
+function tokenizer(): BytePairEncoder {
+  return (encoder ??= new BytePairEncoder(o200k_base))
 }
 
 /** The tokenizer's own pre-tokenization pattern: pieces are encoded independently of each other. */
@@ -16,17 +16,19 @@ const PIECES = new RegExp(o200k_base.pat_str, 'gu')
  */
 const cache = new Map<string, number[]>()
 const CACHE_LIMIT = 100_000
+const utf8 = new TextDecoder('utf-8')
 
 /**
  * Tokens of `text` (appended to `out`, if given). Special-token strings such as `<|endoftext|>` in a document are ordinary
- * text here (js-tiktoken would throw on them by default).
+ * text here.
  */
 export function encode(text: string, out: number[] = []): number[] {
   // `match` with the global flag gives the pieces as plain strings (no match object per piece).
   for (const piece of text.match(PIECES) ?? []) {
     let tokens = cache.get(piece)
     if (!tokens) {
-      tokens = tokenizer().encode(piece, [], [])
+      tokens = []
+      tokenizer().encodePiece(piece, tokens)
       if (cache.size >= CACHE_LIMIT) cache.clear()
       cache.set(piece, tokens)
     }
@@ -35,8 +37,9 @@ export function encode(text: string, out: number[] = []): number[] {
   return out
 }
 
-export function decode(tokens: number[]): string {
-  return tokenizer().decode(tokens)
+/** Text of tokens; a character cut by the tokens' edges decodes as U+FFFD (as `TextDecoder` does). */
+export function decode(tokens: readonly number[]): string {
+  return utf8.decode(tokenizer().bytesOf(tokens))
 }
 
 /** Token count (OpenAI's o200k; an estimate for other model families). */
