@@ -32,7 +32,13 @@ export async function parseUpload(request: Request, storage: FileStorage, maxByt
 
   let parser: busboy.Busboy
   try {
-    parser = busboy({ headers: { 'content-type': contentType }, limits: { fileSize: maxBytes, files: 1, fields: 20, fieldSize: 64 * 1024 } })
+    parser = busboy({
+      headers: { 'content-type': contentType },
+      // Clients (the SDKs, browsers' FormData) send the part's filename as raw UTF-8; busboy's default
+      // for header parameters is latin1, which turned 'résumé.txt' into 'rÃ©sumÃ©.txt'.
+      defParamCharset: 'utf8',
+      limits: { fileSize: maxBytes, files: 1, fields: 20, fieldSize: 64 * 1024 },
+    })
   } catch {
     throw invalidRequest('Could not parse the multipart body: missing boundary.', null, 'invalid_content_type')
   }
