@@ -29,7 +29,7 @@ export class AppServices {
 
   /** Insert a thread and its initial messages atomically. */
   async createThreadWithMessages(project: string, input: CreateThread): Promise<ThreadRow> {
-    input = { ...input, tool_resources: await resolveToolResources(this, project, input.tool_resources) }
+    input = { ...input, tool_resources: await resolveToolResources(this, project, input.tool_resources, 'thread') }
     const { thread, messages } = await this.db.transaction().execute(async (trx) => {
       const thread = await insertThread(trx, project, input)
       const messages = await insertMessages(

@@ -29,11 +29,24 @@ async function requireAll(kind: ObjectNoun, ids: string[] | undefined, load: (id
 }
 
 /**
+ * Stores that thread helpers create (`tool_resources.file_search.vector_stores` on a thread,
+ * file_search attachments) expire 7 days after they were last active, unless changed: OpenAI's
+ * default for them. Stores an assistant's helper creates do not expire.
+ */
+export const THREAD_STORE_EXPIRY = { anchor: 'last_active_at', days: 7 } as const
+
+/**
  * Checks the resources (see `checkToolResources`), then expands the helper:
  * `tool_resources.file_search.vector_stores` is a helper: each entry becomes a new vector store
  * with those files, and the stored resources list its id under `vector_store_ids`, as OpenAI does.
+ * `owner` says whose resources they are: a thread's helper stores get THREAD_STORE_EXPIRY.
  */
-export async function resolveToolResources<T extends ToolResources | undefined>(services: AppServices, project: string, resources: T): Promise<T> {
+export async function resolveToolResources<T extends ToolResources | undefined>(
+  services: AppServices,
+  project: string,
+  resources: T,
+  owner: 'assistant' | 'thread',
+): Promise<T> {
   await checkToolResources(services.db, project, resources)
   const helper = resources?.file_search?.vector_stores
   if (!resources || !helper) return resources
@@ -43,6 +56,7 @@ export async function resolveToolResources<T extends ToolResources | undefined>(
       file_ids: spec.file_ids,
       chunking_strategy: spec.chunking_strategy,
       metadata: spec.metadata,
+      expires_after: owner === 'thread' ? THREAD_STORE_EXPIRY : null,
     })
     ids.push(store.id)
   }
@@ -135,7 +149,7 @@ async function threadStore(services: AppServices, project: string, threadId: str
     const resources = (thread.tool_resources ?? {}) as StoredToolResources
     const current = resources.file_search?.vector_store_ids?.[0]
     if (current && (await getVectorStoreRows(db, project, [current])).length > 0) return { storeId: current, updated: null }
-    const store = await insertVectorStore(db, project, { name: `vector store for ${threadId}`, expires_after: { anchor: 'last_active_at', days: 7 } })
+    const store = await insertVectorStore(db, project, { name: `vector store for ${threadId}`, expires_after: THREAD_STORE_EXPIRY })
     const updated = { ...resources, file_search: { ...resources.file_search, vector_store_ids: [store.id] } }
     if (await swapThreadResources(db, threadId, thread.tool_resources, updated)) return { storeId: store.id, updated }
     // Another request changed the thread's resources first: drop this store and look again.

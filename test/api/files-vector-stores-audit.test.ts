@@ -31,3 +31,24 @@ describe('files', () => {
     expect(hits.data[0].filename).toBe('okapi – ñandú.txt')
   })
 })
+
+describe('vector stores created by helpers', () => {
+  it("a thread's tool_resources helper store expires 7 days after last activity (OpenAI's default); an assistant's does not", async () => {
+    const file = await t.client.files.create({ file: await toFile(Buffer.from('Capybaras are the largest rodents.'), 'capy.txt'), purpose: 'assistants' })
+    const helper = { file_search: { vector_stores: [{ file_ids: [file.id] }] } }
+
+    const thread = await t.client.beta.threads.create({ tool_resources: helper })
+    const threadStore = await t.client.vectorStores.retrieve(thread.tool_resources!.file_search!.vector_store_ids![0])
+    expect(threadStore.expires_after).toEqual({ anchor: 'last_active_at', days: 7 })
+    expect(threadStore.expires_at).toBe(threadStore.last_active_at! + 7 * 86400)
+
+    const assistant = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'file_search' }], tool_resources: helper })
+    const assistantStore = await t.client.vectorStores.retrieve(assistant.tool_resources!.file_search!.vector_store_ids![0])
+    expect(assistantStore.expires_after).toBeUndefined()
+    expect(assistantStore.expires_at).toBeNull()
+
+    // The policy is the store's own: it can be changed or removed like any other.
+    const kept = await t.client.vectorStores.update(threadStore.id, { expires_after: null })
+    expect(kept.expires_at).toBeNull()
+  })
+})

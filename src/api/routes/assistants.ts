@@ -10,7 +10,7 @@ export function assistantRoutes(r: RouteTable, services: AppServices) {
   r.on('POST', '/v1/assistants', async (c) => {
     const body = await readBody(c, CreateAssistant)
     // `tool_resources.file_search.vector_stores` creates stores: after validation, before the insert.
-    body.tool_resources = await resolveToolResources(services, c.get('project'), body.tool_resources)
+    body.tool_resources = await resolveToolResources(services, c.get('project'), body.tool_resources, 'assistant')
     return c.json(await repo.createAssistant(db, c.get('project'), body))
   })
   r.on('GET', '/v1/assistants', async (c) => c.json(await repo.listAssistants(db, c.get('project'), parseListQuery(queryObject(c)))))
@@ -21,7 +21,7 @@ export function assistantRoutes(r: RouteTable, services: AppServices) {
     if (body.tool_resources) {
       // The assistant's 404 first; then the named stores and files are checked, the helper's created.
       await repo.getAssistantRow(db, c.get('project'), id)
-      body.tool_resources = await resolveToolResources(services, c.get('project'), body.tool_resources)
+      body.tool_resources = await resolveToolResources(services, c.get('project'), body.tool_resources, 'assistant')
     }
     return c.json(await repo.modifyAssistant(db, c.get('project'), id, body))
   })

@@ -24,7 +24,7 @@ export function threadRoutes(r: RouteTable, services: AppServices) {
     if (body.tool_resources) {
       // The thread's 404 first; then the named stores and files are checked, the helper's created.
       await threads.getThreadRow(db, c.get('project'), id)
-      body.tool_resources = await resolveToolResources(services, c.get('project'), body.tool_resources)
+      body.tool_resources = await resolveToolResources(services, c.get('project'), body.tool_resources, 'thread')
     }
     return c.json(await threads.modifyThread(db, c.get('project'), id, body))
   })
