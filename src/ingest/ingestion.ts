@@ -62,6 +62,8 @@ export class Ingestor {
   private scheduled = false
   private waiting: Waiting[] = []
   private stopped = false
+  /** Planner statistics being refreshed after ingestion paused (embedded database). */
+  private maintenance: Promise<void> | null = null
   private readonly abort = new AbortController()
   private readonly embedder: Embedder | null
 
@@ -104,7 +106,11 @@ export class Ingestor {
         .select((eb) => eb.fn.countAll<string>().as('n'))
         .where('status', '=', 'in_progress')
         .executeTakeFirstOrThrow()
-      if (Number(row.n) === 0 && this.running === 0) return
+      if (Number(row.n) === 0 && this.running === 0) {
+        if (!this.maintenance) return
+        await this.maintenance
+        continue
+      }
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
   }
@@ -115,6 +121,7 @@ export class Ingestor {
     this.abort.abort(new Error('shutting down'))
     for (const w of this.waiting.splice(0)) w.done()
     while (this.running > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    await this.maintenance
   }
 
   /** Jobs that arrive together (a batch's files) are grouped: the grouping waits for the rest of them. */
@@ -156,6 +163,7 @@ export class Ingestor {
           this.running--
           for (const w of group) w.done()
           release()
+          if (this.running === 0) this.maintainSoon()
         })
     }
   }
@@ -219,7 +227,17 @@ export class Ingestor {
     chunked()
     await settle()
     log.debug({ files: rows.length }, 'files ingested')
-    await this.maintain()
+  }
+
+  /**
+   * Once ingestion pauses (its files already completed), refresh what autovacuum would: under a
+   * steady stream of files the tables are analyzed once, not after every group.
+   */
+  private maintainSoon(): void {
+    if (this.maintenance || this.stopped) return
+    this.maintenance = this.maintain().finally(() => {
+      this.maintenance = null
+    })
   }
 
   /** Planner statistics and the full-text index's pending list, on the embedded database (no autovacuum there). */
