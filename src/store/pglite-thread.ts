@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads'
+import { DML, encodeBind, textParams } from './pglite-bind.ts'
 
 /** What the pool needs of an embedded database: ordered queries, and closing it. */
 export interface EmbeddedPostgres {
@@ -66,6 +67,12 @@ export class PGliteThread implements EmbeddedPostgres {
   query(sql: string, params?: readonly unknown[]): Promise<{ rows: Record<string, unknown>[]; affectedRows: number }> {
     if (this.failure) return Promise.reject(this.failure)
     if (this.closing) return Promise.reject(new Error('The embedded database is closed.'))
+    // DML with text parameters goes prepared, its Bind encoded here (see pglite-bind.ts).
+    const values = DML.test(sql) ? textParams(params ?? []) : null
+    if (values) {
+      const bind = encodeBind(values)
+      return this.send({ sql, bind }, [bind.buffer as ArrayBuffer])
+    }
     return this.send({ sql, params })
   }
 
@@ -77,11 +84,11 @@ export class PGliteThread implements EmbeddedPostgres {
     return this.closing
   }
 
-  private send(body: Record<string, unknown>): Promise<{ rows: Record<string, unknown>[]; affectedRows: number }> {
+  private send(body: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<{ rows: Record<string, unknown>[]; affectedRows: number }> {
     const id = this.nextId++
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
-      this.worker.postMessage({ id, ...body })
+      this.worker.postMessage({ id, ...body }, transfer)
     })
   }
 

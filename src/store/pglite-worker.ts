@@ -5,12 +5,13 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { parse, PGlite, protocol } from '@electric-sql/pglite'
+import { bindMessages } from './pglite-bind.ts'
 
 interface Init {
   dataDir: string | null
   snapshot: ArrayBuffer | null
 }
-type Request = { id: number; sql: string; params?: unknown[] } | { id: number; close: true }
+type Request = { id: number; sql: string; params?: unknown[]; bind?: Uint8Array } | { id: number; close: true }
 
 const port = parentPort!
 const init = workerData as Init
@@ -50,30 +51,32 @@ class StatementCache {
     this.capacity = capacity
   }
 
+  /** Any statement with its parameters as given: PGlite's `query` (types inferred, planned each time). */
   async query(sql: string, params: unknown[] = []): Promise<{ rows: unknown[]; affectedRows: number }> {
-    const values = textParams(params)
-    if (!values || !DML.test(sql)) {
-      const result = await this.pglite.query(sql, params, { rowMode: 'object' })
-      return { rows: result.rows, affectedRows: result.affectedRows ?? 0 }
-    }
+    const result = await this.pglite.query(sql, params, { rowMode: 'object' })
+    return { rows: result.rows, affectedRows: result.affectedRows ?? 0 }
+  }
+
+  /** A DML statement whose text parameters the sender encoded as a Bind (see `pglite-bind.ts`). */
+  async execute(sql: string, bind: Uint8Array): Promise<{ rows: unknown[]; affectedRows: number }> {
     const serialize = protocol.serialize
-    const messages: Uint8Array[] = []
+    const before: Uint8Array[] = []
     let name = this.names.get(sql)
     const fresh = name === undefined
     if (name !== undefined) {
       this.names.delete(sql) // re-inserted below: most recently used
     } else {
       name = `tl_${this.counter++}`
-      messages.push(serialize.parse({ name, text: sql, types: [] }))
+      before.push(serialize.parse({ name, text: sql, types: [] }))
       if (this.names.size >= this.capacity) {
         const [oldestSql, oldest] = this.names.entries().next().value as [string, string]
         this.names.delete(oldestSql)
-        messages.unshift(serialize.close({ type: 'S', name: oldest }))
+        before.unshift(serialize.close({ type: 'S', name: oldest }))
       }
     }
-    messages.push(serialize.bind({ statement: name, values }), serialize.describe({ type: 'P', name: '' }), serialize.execute({}), serialize.sync())
+    const messages = bindMessages(bind, name)
     try {
-      const { messages: replies } = await this.pglite.execProtocol(concat(messages))
+      const { messages: replies } = await this.pglite.execProtocol(before.length ? concat([...before, messages]) : messages)
       this.names.set(sql, name)
       const [result] = parse.parseResults(replies, this.pglite.parsers, { rowMode: 'object' })
       return { rows: result?.rows ?? [], affectedRows: result?.affectedRows ?? 0 }
@@ -84,28 +87,6 @@ class StatementCache {
       throw err
     }
   }
-}
-
-/** What is cached. A statement that needs a plan per query (its best plan depends on the values,
- * e.g. full-text search) opts out by starting with a comment. */
-const DML = /^\s*(select|insert|update|delete|with)\b/i
-
-/**
- * Parameters as text, as PGlite's own serializers write them for the types they go to; `null`
- * when one needs the type to be known (arrays, objects, bytes): those take PGlite's `query`.
- */
-function textParams(params: unknown[]): (string | null)[] | null {
-  const out: (string | null)[] = []
-  for (const value of params) {
-    if (value === null || value === undefined) out.push(null)
-    else if (typeof value === 'string') out.push(value)
-    else if (typeof value === 'number' && Number.isFinite(value)) out.push(String(value))
-    else if (typeof value === 'bigint') out.push(String(value))
-    else if (typeof value === 'boolean') out.push(value ? 't' : 'f')
-    else if (value instanceof Date) out.push(value.toISOString())
-    else return null
-  }
-  return out
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -153,7 +134,7 @@ try {
         return
       }
       try {
-        const result = await statements.query(request.sql, request.params)
+        const result = request.bind ? await statements.execute(request.sql, request.bind) : await statements.query(request.sql, request.params)
         port.postMessage({ id: request.id, rows: result.rows, affectedRows: result.affectedRows })
       } catch (err) {
         port.postMessage({ id: request.id, error: errorFields(err) })
