@@ -198,18 +198,27 @@ export class Ingestor {
       }
       if (!this.stopped) await settleFiles(db, tallies).catch((err) => log.error({ err }, 'could not record the outcome of file ingestion'))
     }
-    for (const row of rows) {
+    // The next file is read (and a small one parsed) while this one is chunked: reading many small
+    // files one after another left this thread waiting on the disk between them.
+    const textOf = (row: (typeof rows)[number]) => {
+      const text = row.filename === null || row.storage_key === null ? Promise.reject(notFound('file', row.id)) : documentText(storage.pathOf(row.storage_key), row.filename)
+      text.catch(() => undefined) // handled when its turn comes
+      return text
+    }
+    let upcoming = rows.length > 0 ? textOf(rows[0]) : null
+    for (const [i, row] of rows.entries()) {
+      const text = upcoming!
+      upcoming = i + 1 < rows.length ? textOf(rows[i + 1]) : null
       if (this.stopped) return // unfinished files stay `in_progress` for the next start
       const large = Number(row.bytes) > STREAM_MIN_BYTES
       if (large && unsettled.length > 0) await settle()
       const tally = emptyTally(row.vector_store_id, row.id)
       unsettled.push(tally)
       try {
-        if (row.filename === null || row.storage_key === null) throw notFound('file', row.id)
         const chunking = row.chunking_strategy as unknown as stores.ChunkingStrategyObject
         // Text flows slice → chunks → batches written as they fill: memory stays bounded whatever
         // the file's size (for plain-text files; others are parsed whole first).
-        const slices = await documentText(storage.pathOf(row.storage_key), row.filename)
+        const slices = await text
         const chunker = new Chunker({ maxTokens: chunking.static.max_chunk_size_tokens, overlapTokens: chunking.static.chunk_overlap_tokens })
         for await (const slice of slices) {
           for (const chunk of chunker.push(slice)) await writer.add(tally, chunk)
@@ -335,10 +344,10 @@ function sumFrequencies(maps: Map<string, number>[]): Map<string, number> {
   return sum
 }
 
-/** Batches whose lexemes (and embeddings) are being prepared while earlier ones are written. */
-const PREPARE_AHEAD = 1
-/** Inserts sent to the database and not yet done. */
-const MAX_INSERTS = 2
+/** Batches cut and not yet written (their lexemes, embeddings or insert under way): bounds memory. */
+const MAX_PENDING = 3
+/** A writer's first batch is smaller, so the database has work while the next ones are cut. */
+const FIRST_BATCH = 50
 
 interface PendingChunk {
   tally: FileTally
@@ -346,23 +355,20 @@ interface PendingChunk {
   text: string
 }
 
-interface PreparedBatch {
-  chunks: PendingChunk[]
-  lexemes: Promise<ChunkLexemes[]>
-  vectors: Promise<number[][] | null>
-}
-
 /**
- * Writes chunks (of one file or of several) in batches of INSERT_BATCH with their full-text
- * vectors (and embeddings), and counts each file's chunks, bytes and lexeme document frequencies.
- * A pipeline, so that cutting chunks (here) and writing them (on the database's thread) overlap:
- * the next batch's lexemes are looked up while the previous one is being inserted; memory stays
- * bounded by a few batches.
+ * Writes chunks (of one file or of several) in batches of up to INSERT_BATCH with their
+ * full-text vectors (and embeddings), and counts each file's chunks, bytes and lexeme document
+ * frequencies. A pipeline, so that cutting chunks (here) and writing them (on the database's
+ * thread) overlap: a batch is sent as soon as its lexemes (and embeddings) are ready, in the
+ * order batches were cut, while the next ones are being cut; memory stays bounded by a few batches.
  */
 class ChunkWriter {
   private batch: PendingChunk[] = []
-  private prepared: PreparedBatch[] = []
-  private inserts: Promise<unknown>[] = []
+  private batchSize = FIRST_BATCH
+  /** Each submitted batch's completion (written, or its error kept in `failure`), oldest first. */
+  private pending: Promise<void>[] = []
+  /** The last batch sent (or given up): the next one is sent after it. */
+  private sent: Promise<unknown> = Promise.resolve()
   private failure: unknown = null
 
   constructor(
@@ -373,19 +379,17 @@ class ChunkWriter {
 
   async add(tally: FileTally, text: string): Promise<void> {
     this.batch.push({ tally, index: tally.count++, text })
-    if (this.batch.length < INSERT_BATCH) return
-    this.prepare()
-    if (this.prepared.length > PREPARE_AHEAD) await this.writeOldest()
+    if (this.batch.length < this.batchSize) return
+    this.submit()
+    while (this.pending.length > MAX_PENDING) await this.pending.shift()
     // Let the server answer requests between batches.
     await new Promise((resolve) => setImmediate(resolve))
   }
 
   /** Write everything still pending; rethrows the first failure (once). */
   async flush(): Promise<void> {
-    if (this.batch.length > 0) this.prepare()
-    while (this.prepared.length > 0) await this.writeOldest()
-    await Promise.all(this.inserts)
-    this.inserts = []
+    if (this.batch.length > 0) this.submit()
+    await Promise.all(this.pending.splice(0))
     const failure = this.failure
     this.failure = null
     if (failure) throw failure
@@ -394,45 +398,43 @@ class ChunkWriter {
   /** Wait for whatever is under way, whatever its outcome (before cleaning up after a failure). */
   async abandon(): Promise<void> {
     this.batch = []
-    await Promise.allSettled(this.prepared.flatMap((p) => [p.lexemes, p.vectors]))
-    this.prepared = []
-    await Promise.all(this.inserts)
-    this.inserts = []
+    await Promise.all(this.pending.splice(0))
     this.failure = null
   }
 
-  private prepare(): void {
+  private submit(): void {
     const chunks = this.batch
     this.batch = []
+    this.batchSize = Math.min(INSERT_BATCH, this.batchSize * 2)
     const texts = chunks.map((c) => c.text)
     const lexemes = chunkLexemes(this.db, texts)
     const vectors = this.embedder ? this.embedder.embed(texts, this.signal) : Promise.resolve(null)
-    // Awaited in order later; a failure must not count as unhandled meanwhile.
-    lexemes.catch(() => undefined)
-    vectors.catch(() => undefined)
-    this.prepared.push({ chunks, lexemes, vectors })
+    // An object around the insert: its completion is awaited by `pending`, not by the next batch's send.
+    const sent = this.sent.then(() => Promise.all([lexemes, vectors])).then(([l, v]) => ({ written: this.write(chunks, l, v) }))
+    this.sent = sent.catch(() => undefined)
+    this.pending.push(
+      sent
+        .then(({ written }) => written)
+        .catch((err) => {
+          this.failure ??= err
+        }),
+    )
   }
 
-  private async writeOldest(): Promise<void> {
-    const { chunks, lexemes: pending, vectors: pendingVectors } = this.prepared.shift()!
-    const [lexemes, vectors] = await Promise.all([pending, pendingVectors])
+  /** Count the batch into its files' tallies and send its insert; resolves when it is written. */
+  private async write(chunks: PendingChunk[], lexemes: ChunkLexemes[], vectors: number[][] | null): Promise<void> {
     chunks.forEach(({ tally, text }, j) => {
       const df = tally.documentFrequencies
       for (const l of lexemes[j].lexemes) df.set(l, (df.get(l) ?? 0) + 1)
       tally.usageBytes += Buffer.byteLength(text) + (vectors ? (vectors[j]?.length ?? 0) * 4 : 0)
     })
-    while (this.inserts.length >= MAX_INSERTS) await this.inserts.shift()
-    if (this.failure) throw this.failure
+    if (this.failure) return // these files fail anyway: nothing more is written for them
     const rows = chunks.map(({ tally, index, text }, j) =>
       sql`(${tally.storeId}, ${tally.fileId}, ${index}::int, ${text}, ${lexemes[j].tsv}::tsvector, ${vectors?.[j] ?? null}::real[])`,
     )
     const insert = () => insertChunks(this.db, rows)
     // A file removed from its store meanwhile (foreign key) retries without it: the others go on.
-    this.inserts.push(
-      insert()
-        .catch((err) => (isForeignKeyViolation(err) ? insert() : Promise.reject(err)))
-        .catch((err) => (this.failure ??= err)),
-    )
+    await insert().catch((err) => (isForeignKeyViolation(err) ? insert() : Promise.reject(err)))
   }
 }
 
