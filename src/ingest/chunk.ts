@@ -47,6 +47,16 @@ function segmentEnd(text: string): number {
   return end
 }
 
+/**
+ * A chunk's text and, when its window is a whole number of steps decoded one by one, those steps'
+ * texts: `text` is then exactly `steps.join('').trim()`, and the halves that overlapping chunks
+ * share need to be analysed only once (see lexemes.ts).
+ */
+export interface Chunk {
+  text: string
+  steps: string[] | null
+}
+
 /** Text is handed to the chunker in pieces of this many characters (any size gives the same chunks). */
 const PUSH_CHARS = 256 * 1024
 
@@ -74,21 +84,21 @@ export class Chunker {
   }
 
   /** Add text; returns the chunks it completed. */
-  push(text: string): string[] {
+  push(text: string): Chunk[] {
     this.pending += text
-    const out: string[] = []
+    const out: Chunk[] = []
     // Cut a segment only once more text follows it: then it is the segment the whole text would have.
     while (this.pending.length > SEGMENT_CHARS) this.cutSegment(out)
     return out
   }
 
   /** The text has ended: the remaining chunks. */
-  finish(): string[] {
-    const out: string[] = []
+  finish(): Chunk[] {
+    const out: Chunk[] = []
     while (this.pending.length > 0) this.cutSegment(out)
     if (this.tokens.length - this.head > this.covered) {
       const last = decode(this.tokens.slice(this.head)).trim()
-      if (last) out.push(last)
+      if (last) out.push({ text: last, steps: null })
     }
     this.tokens = []
     this.head = 0
@@ -96,13 +106,13 @@ export class Chunker {
     return out
   }
 
-  private cutSegment(out: string[]): void {
+  private cutSegment(out: Chunk[]): void {
     const end = segmentEnd(this.pending)
     encodeSegment(this.pending.slice(0, end), this.tokens)
     this.pending = this.pending.slice(end)
     const { maxTokens, overlapTokens } = this.opts
     while (this.tokens.length - this.head >= maxTokens) {
-      out.push(this.decodeWindow(this.head, this.head + maxTokens).trim())
+      out.push(this.decodeWindow(this.head, this.head + maxTokens))
       this.decoded.delete(this.head)
       this.head += this.step
       this.covered = overlapTokens
@@ -120,26 +130,27 @@ export class Chunker {
    * each step's tokens are decoded once and reused by the next window; a step whose text starts or
    * ends inside a character (U+FFFD at its edge) makes the window decode whole instead.
    */
-  private decodeWindow(from: number, to: number): string {
+  private decodeWindow(from: number, to: number): Chunk {
     const step = this.step
-    if (step <= 0 || (to - from) % step !== 0) return decode(this.tokens.slice(from, to))
-    let text = ''
+    const whole = (): Chunk => ({ text: decode(this.tokens.slice(from, to)).trim(), steps: null })
+    if (step <= 0 || (to - from) % step !== 0) return whole()
+    const steps: string[] = []
     for (let at = from; at < to; at += step) {
       let piece = this.decoded.get(at)
       if (piece === undefined) {
         piece = decode(this.tokens.slice(at, at + step))
         this.decoded.set(at, piece)
       }
-      if (piece.startsWith('\uFFFD') || piece.endsWith('\uFFFD')) return decode(this.tokens.slice(from, to))
-      text += piece
+      if (piece.startsWith('\uFFFD') || piece.endsWith('\uFFFD')) return whole()
+      steps.push(piece)
     }
-    return text
+    return { text: steps.join('').trim(), steps }
   }
 }
 
 /** All chunks of a text, produced lazily (memory stays bounded by the text). */
 export function* chunkText(text: string, opts: ChunkingOptions = AUTO_CHUNKING): Generator<string> {
   const chunker = new Chunker(opts)
-  for (let i = 0; i < text.length; i += PUSH_CHARS) yield* chunker.push(text.slice(i, i + PUSH_CHARS))
-  yield* chunker.finish()
+  for (let i = 0; i < text.length; i += PUSH_CHARS) for (const chunk of chunker.push(text.slice(i, i + PUSH_CHARS))) yield chunk.text
+  for (const chunk of chunker.finish()) yield chunk.text
 }

@@ -3,7 +3,7 @@ import { sql, type RawBuilder } from 'kysely'
 import type { Db } from '../store/db.ts'
 import { fileStorage } from '../files/storage.ts'
 import * as stores from '../store/repos/vector-stores.ts'
-import { Chunker } from './chunk.ts'
+import { Chunker, type Chunk } from './chunk.ts'
 import { addLexemeStats, removeFileChunks } from './term-stats.ts'
 import { Embedder } from './embeddings.ts'
 import { chunkLexemes, type ChunkLexemes } from './lexemes.ts'
@@ -353,6 +353,7 @@ interface PendingChunk {
   tally: FileTally
   index: number
   text: string
+  steps: string[] | null
 }
 
 /**
@@ -377,8 +378,8 @@ class ChunkWriter {
     private readonly signal: AbortSignal,
   ) {}
 
-  async add(tally: FileTally, text: string): Promise<void> {
-    this.batch.push({ tally, index: tally.count++, text })
+  async add(tally: FileTally, { text, steps }: Chunk): Promise<void> {
+    this.batch.push({ tally, index: tally.count++, text, steps })
     if (this.batch.length < this.batchSize) return
     this.submit()
     while (this.pending.length > MAX_PENDING) await this.pending.shift()
@@ -406,9 +407,8 @@ class ChunkWriter {
     const chunks = this.batch
     this.batch = []
     this.batchSize = Math.min(INSERT_BATCH, this.batchSize * 2)
-    const texts = chunks.map((c) => c.text)
-    const lexemes = chunkLexemes(this.db, texts)
-    const vectors = this.embedder ? this.embedder.embed(texts, this.signal) : Promise.resolve(null)
+    const lexemes = chunkLexemes(this.db, chunks)
+    const vectors = this.embedder ? this.embedder.embed(chunks.map((c) => c.text), this.signal) : Promise.resolve(null)
     // An object around the insert: its completion is awaited by `pending`, not by the next batch's send.
     const sent = this.sent.then(() => Promise.all([lexemes, vectors])).then(([l, v]) => ({ written: this.write(chunks, l, v) }))
     this.sent = sent.catch(() => undefined)

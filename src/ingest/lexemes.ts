@@ -40,8 +40,14 @@ let lexemeIds = new Map<string, number>()
 let lexemeNames: string[] = []
 /** The lexemes quoted for a tsvector literal, by id. */
 let quotedNames: string[] = []
-/** Positions of each lexeme in the chunk being built (emptied after each chunk; one array per id, packed). */
+/**
+ * Positions of each lexeme in the chunk being built: the first `positionCounts[id]` entries of
+ * `positionsById[id]` (arrays keep their room from chunk to chunk; counts are reset per chunk).
+ */
 let positionsById: number[][] = []
+let positionCounts = new Int32Array(1024)
+/** Positions as text (there are only 16384 of them). */
+const POSITION_TEXT = Array.from({ length: MAX_POS + 1 }, (_, i) => String(i))
 
 function lexemeId(lexeme: string): number {
   let id = lexemeIds.get(lexeme)
@@ -50,6 +56,11 @@ function lexemeId(lexeme: string): number {
     lexemeIds.set(lexeme, id)
     lexemeNames.push(lexeme)
     positionsById.push([])
+    if (id >= positionCounts.length) {
+      const grown = new Int32Array(positionCounts.length * 2)
+      grown.set(positionCounts)
+      positionCounts = grown
+    }
     quotedNames.push(`'${lexeme.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`)
   }
   return id
@@ -61,14 +72,57 @@ const mayHoldTag = (text: string) => text.includes('<')
 /** Calls run one after another: a call must not see the cache cleared while it waits for the database. */
 let queue: Promise<unknown> = Promise.resolve()
 
-/** Lexemes and tsvector literals of `texts`, one database round trip for what is not known yet. */
-export function chunkLexemes(db: Db, texts: string[]): Promise<ChunkLexemes[]> {
-  const result = queue.then(() => buildLexemes(db, texts))
+/** A chunk's text, with the texts of the steps it is made of when it has them (see `Chunk` in chunk.ts). */
+export type LexemeSource = string | { text: string; steps: readonly string[] | null }
+
+/** Lexemes and tsvector literals of chunks, one database round trip for what is not known yet. */
+export function chunkLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<ChunkLexemes[]> {
+  const result = queue.then(() => buildLexemes(db, chunks))
   queue = result.catch(() => undefined)
   return result
 }
 
-async function buildLexemes(db: Db, texts: string[]): Promise<ChunkLexemes[]> {
+/**
+ * What a chunk is analysed as, in order: pieces (analysed one by one), and the inner pieces of
+ * steps (all but a step's first and last, which may join the neighbouring step's into one piece).
+ * Overlapping chunks share steps, so a step's inner pieces are looked up once for both.
+ */
+type Part = string | { step: string; pieces: string[] }
+
+/** Unicode whitespace other than ASCII's: `trim()` drops it at a chunk's edges, where a step would keep it. */
+const OTHER_SPACE_EDGE = /^[^\S \t\n\v\f\r]|[^\S \t\n\v\f\r]$/
+
+function partsOf(source: LexemeSource, stepPieces: Map<string, string[]>): Part[] {
+  const text = typeof source === 'string' ? source : source.text
+  const steps = typeof source === 'string' ? null : source.steps
+  if (mayHoldTag(text)) return [text]
+  if (!steps || OTHER_SPACE_EDGE.test(steps[0][0] ?? '') || OTHER_SPACE_EDGE.test(steps.at(-1)!.at(-1) ?? '')) return text.split(ASCII_SPACE)
+  // The pieces of `steps.join('')`: each step's inner pieces, and at each boundary the last piece
+  // of one step joined to the first of the next (one piece unless a space is between them).
+  const parts: Part[] = []
+  let carry = ''
+  for (const step of steps) {
+    let pieces = stepPieces.get(step)
+    if (!pieces) stepPieces.set(step, (pieces = step.split(ASCII_SPACE)))
+    if (pieces.length === 1) {
+      carry += pieces[0]
+      continue
+    }
+    parts.push(carry + pieces[0])
+    if (pieces.length > 2) parts.push({ step, pieces })
+    carry = pieces[pieces.length - 1]
+  }
+  parts.push(carry)
+  return parts
+}
+
+/** A step's inner pieces analysed: (lexeme id, position) pairs from its second piece on, and the positions they take up. */
+interface StepLexemes {
+  pairs: number[]
+  width: number
+}
+
+async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<ChunkLexemes[]> {
   // Cleared only here, so the pieces a call finds known stay known until it is done.
   if (cache.size > CACHE_LIMIT) {
     cache = new Map()
@@ -76,34 +130,71 @@ async function buildLexemes(db: Db, texts: string[]): Promise<ChunkLexemes[]> {
     lexemeNames = []
     quotedNames = []
     positionsById = []
+    positionCounts = new Int32Array(1024)
   }
-  const pieces = texts.map((text) => (mayHoldTag(text) ? [text] : text.split(ASCII_SPACE)))
+  const stepPieces = new Map<string, string[]>()
+  const plans = chunks.map((chunk) => partsOf(chunk, stepPieces))
   const unknown = new Set<string>()
-  for (const list of pieces) for (const piece of list) if (piece && !cache.has(piece)) unknown.add(piece)
+  const need = (piece: string) => {
+    if (piece && !cache.has(piece)) unknown.add(piece)
+  }
+  for (const plan of plans) for (const part of plan) if (typeof part === 'string') need(part)
+  for (const pieces of stepPieces.values()) for (let k = 1; k < pieces.length - 1; k++) need(pieces[k])
   const analysed = unknown.size > 0 ? await analyse(db, [...unknown]) : null
+  const lookup = (piece: string) => cache.get(piece) ?? analysed!.get(piece)!
+  const stepLexemes = new Map<string, StepLexemes>()
+  const innerOf = (step: string, pieces: string[]): StepLexemes => {
+    let inner = stepLexemes.get(step)
+    if (inner) return inner
+    inner = { pairs: [], width: 0 }
+    for (let k = 1; k < pieces.length - 1; k++) {
+      if (!pieces[k]) continue
+      const known = lookup(pieces[k])
+      const occ = known.occurrences
+      for (let j = 0; j < occ.length; j += 2) inner.pairs.push(occ[j], inner.width + occ[j + 1])
+      inner.width += known.width
+    }
+    stepLexemes.set(step, inner)
+    return inner
+  }
   // `touched` lists the ids the chunk uses, in order of first use.
   const positions = positionsById
-  return pieces.map((list) => {
+  const counts = positionCounts
+  return plans.map((plan) => {
     const touched: number[] = []
     let offset = 0
-    for (const piece of list) {
-      if (!piece) continue
-      const known = cache.get(piece) ?? analysed!.get(piece)!
-      const occ = known.occurrences
+    for (const part of plan) {
+      let occ: number[]
+      let width: number
+      if (typeof part === 'string') {
+        if (!part) continue
+        const known = lookup(part)
+        occ = known.occurrences
+        width = known.width
+      } else {
+        const inner = innerOf(part.step, part.pieces)
+        occ = inner.pairs
+        width = inner.width
+      }
       for (let k = 0; k < occ.length; k += 2) {
         const id = occ[k]
-        const at = positions[id]
-        if (at.length === 0) touched.push(id)
-        if (at.length < MAX_POSITIONS) at.push(Math.min(MAX_POS, offset + occ[k + 1]))
+        const n = counts[id]
+        if (n === 0) touched.push(id)
+        if (n < MAX_POSITIONS) {
+          positions[id][n] = Math.min(MAX_POS, offset + occ[k + 1])
+          counts[id] = n + 1
+        }
       }
-      offset += known.width
+      offset += width
     }
     let tsv = ''
     const lexemes: string[] = new Array(touched.length)
     for (let k = 0; k < touched.length; k++) {
       const id = touched[k]
-      tsv += (k ? ' ' : '') + quotedNames[id] + ':' + positions[id].join(',')
-      positions[id].length = 0
+      const at = positions[id]
+      tsv += (k ? ' ' : '') + quotedNames[id] + ':' + POSITION_TEXT[at[0]]
+      for (let j = 1, n = counts[id]; j < n; j++) tsv += ',' + POSITION_TEXT[at[j]]
+      counts[id] = 0
       lexemes[k] = lexemeNames[id]
     }
     return { tsv, lexemes }

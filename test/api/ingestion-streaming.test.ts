@@ -3,7 +3,7 @@ import { toFile } from 'openai'
 import { sql } from 'kysely'
 import { startTestServer, type TestContext } from '../support/harness.ts'
 import { collectEvents } from '../support/stream.ts'
-import { chunkText } from '../../src/ingest/chunk.ts'
+import { Chunker, chunkText } from '../../src/ingest/chunk.ts'
 import { chunkLexemes } from '../../src/ingest/lexemes.ts'
 import { extractText } from '../../src/ingest/parse.ts'
 import { SLICE_BYTES, STREAM_MIN_BYTES } from '../../src/ingest/source.ts'
@@ -128,5 +128,42 @@ describe('full-text vectors built from per-word analyses', () => {
     }
     // Pieces seen before are known without the database: the same vectors again.
     expect(await chunkLexemes(t.server.services.db, texts)).toEqual(built)
+  })
+})
+
+describe('full-text vectors of overlapping chunks, built from their shared steps', () => {
+  it('equal to_tsvector of each chunk, wherever the steps cut words, whatever the window', async () => {
+    // Invented words (split into several tokens, so steps often end inside one), numbers, URLs,
+    // hyphenated words, stop words, non-ASCII letters and spaces, runs without spaces, tags.
+    let seed = 11
+    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
+    const syllables = ['zor', 'qua', 'mel', 'thi', 'vex', 'ont', 'ra', 'ul', 'pré', 'ße']
+    const extras = ['the', 'and', 'of', 'e-mail', 'v2.3.1', 'https://example.com/a?b=1', '42,', 'state-of-the-art', 'café.', 'x'.repeat(70), 'nbsp\u00a0word', '\u3000ideo', 'end.\n\n', 'tab\there']
+    const word = () => (rand() < 0.3 ? extras[Math.floor(rand() * extras.length)] : Array.from({ length: 1 + Math.floor(rand() * 4) }, () => syllables[Math.floor(rand() * syllables.length)]).join(''))
+    const text = Array.from({ length: 6000 }, word).join(' ')
+    const tagged = `${text.slice(0, 3000)} <b>bold words</b> ${text.slice(3000, 6000)}`
+    for (const [source, opts] of [
+      [text, { maxTokens: 800, overlapTokens: 400 }],
+      [text, { maxTokens: 60, overlapTokens: 30 }],
+      [text, { maxTokens: 90, overlapTokens: 60 }],
+      [text, { maxTokens: 64, overlapTokens: 0 }],
+      [text, { maxTokens: 100, overlapTokens: 35 }],
+      [tagged, { maxTokens: 50, overlapTokens: 25 }],
+    ] as const) {
+      const chunker = new Chunker(opts)
+      const chunks = [...chunker.push(source), ...chunker.finish()]
+      expect(chunks.map((c) => c.text)).toEqual([...chunkText(source, opts)])
+      // Windows of whole steps come with their steps (those are what this test is about).
+      if (opts.maxTokens % (opts.maxTokens - opts.overlapTokens) === 0) expect(chunks.filter((c) => c.steps).length).toBeGreaterThan(chunks.length / 2)
+      const built = await chunkLexemes(t.server.services.db, chunks)
+      const { rows } = await sql<{ i: number; ours: string; theirs: string }>`
+        select i::int, ours::tsvector::text as ours, to_tsvector('english', text)::text as theirs
+        from unnest(${chunks.map((c) => c.text)}::text[], ${built.map((b) => b.tsv)}::text[]) with ordinality as u(text, ours, i)
+        where ours::tsvector is distinct from to_tsvector('english', text)
+      `.execute(t.server.services.db)
+      expect(rows, JSON.stringify(opts)).toEqual([])
+      // The same chunks as plain texts (no steps): the same vectors.
+      expect(await chunkLexemes(t.server.services.db, chunks.map((c) => c.text))).toEqual(built)
+    }
   })
 })

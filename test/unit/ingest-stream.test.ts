@@ -70,8 +70,8 @@ describe('incremental chunking', () => {
       for (const cut of [1, 997, 70_001]) {
         const chunker = new Chunker(opts)
         const chunks: string[] = []
-        for (let i = 0; i < text.length; i += cut) chunks.push(...chunker.push(text.slice(i, i + cut)))
-        chunks.push(...chunker.finish())
+        for (let i = 0; i < text.length; i += cut) chunks.push(...chunker.push(text.slice(i, i + cut)).map((c) => c.text))
+        chunks.push(...chunker.finish().map((c) => c.text))
         expect(chunks).toEqual(whole)
       }
     }
