@@ -48,13 +48,15 @@ const MB = 1024 * 1024
 // ---- a deterministic corpus -----------------------------------------------------------------------
 
 /** mulberry32: a small seeded generator with a full period (an LCG in doubles loses precision). */
-let seed = 42
-const rand = () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+function mulberry32(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
 }
+const rand = mulberry32(42)
 const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)]
 const SYL = ['ka', 'lo', 'mir', 'ta', 'ven', 'sor', 'dri', 'an', 'bel', 'qu', 'zen', 'ro', 'pha', 'til', 'gar', 'neth', 'os', 'ul', 'ys', 'wen']
 const word = () => Array.from({ length: 2 + Math.floor(rand() * 2) }, () => pick(SYL)).join('')
@@ -112,13 +114,7 @@ async function start(upstream: FakeUpstream, embeddingModel: string | null): Pro
 
 /** A corpus of another vocabulary (own syllables, filler and seed): warming up learns none of the bench corpus's words. */
 function otherCorpus(n: number): { filename: string; text: string }[] {
-  let state = 7
-  const r = () => {
-    state = (state + 0x6d2b79f5) | 0
-    let t = Math.imul(state ^ (state >>> 15), 1 | state)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const r = mulberry32(7)
   const syllables = ['pe', 'mu', 'ri', 'so', 'xa', 'fe', 'hu', 'ni', 'bo', 'ce', 'di', 'ju', 'ko', 'le', 'ma', 'vo', 'wi', 'zy', 'ep', 'ix']
   const filler = 'a company memo about budgets meetings travel plans hiring targets quarterly revenue office moves and software licenses for every team'.split(' ')
   const token = () => (r() < 0.15 ? Array.from({ length: 2 + Math.floor(r() * 2) }, () => syllables[Math.floor(r() * syllables.length)]).join('') : filler[Math.floor(r() * filler.length)])
