@@ -409,6 +409,9 @@ class ChunkWriter {
     this.batchSize = Math.min(INSERT_BATCH, this.batchSize * 2)
     const lexemes = chunkLexemes(this.db, chunks)
     const vectors = this.embedder ? this.embedder.embed(chunks.map((c) => c.text), this.signal) : Promise.resolve(null)
+    // Awaited once the batches before are sent; a failure must not count as unhandled meanwhile.
+    lexemes.catch(() => undefined)
+    vectors.catch(() => undefined)
     // An object around the insert: its completion is awaited by `pending`, not by the next batch's send.
     const sent = this.sent.then(() => Promise.all([lexemes, vectors])).then(([l, v]) => ({ written: this.write(chunks, l, v) }))
     this.sent = sent.catch(() => undefined)

@@ -287,6 +287,18 @@ describe('vector stores with embeddings', () => {
     expect(failed).toMatchObject({ status: 'failed', last_error: { code: 'server_error' } })
     // The other file is unaffected.
     expect((await e.client.vectorStores.retrieve(store.id)).file_counts).toMatchObject({ completed: 1, failed: 1, total: 2 })
+
+    // Many batches of chunks waiting for their embeddings at once, all failing: the file fails
+    // (no batch's failure goes unhandled while the ones before it are still being sent).
+    const many = await upload(e.client, 'many-batches.txt', Array.from({ length: 3000 }, (_, i) => `line ${i} of a long file.`).join('\n'))
+    e.upstream.embeddingFailures = 1000
+    const manyFailed = await e.client.vectorStores.files.createAndPoll(
+      store.id,
+      { file_id: many.id, chunking_strategy: { type: 'static', static: { max_chunk_size_tokens: 100, chunk_overlap_tokens: 0 } } },
+      { pollIntervalMs: 50 },
+    )
+    e.upstream.embeddingFailures = 0
+    expect(manyFailed).toMatchObject({ status: 'failed', last_error: { code: 'server_error' } })
   })
 })
 
