@@ -108,15 +108,20 @@ function concat(parts: Uint8Array[]): Uint8Array {
  * directory), and only if this PGlite's file system has the shape this expects.
  */
 function growInMemoryFilesByDoubling(pglite: PGlite): void {
-  type MemNode = { contents: Uint8Array; usedBytes: number }
-  const fs = (pglite as unknown as { Module?: { FS?: { lookupPath(path: string): { node: { mount: { type: Record<string, unknown> } } } } } }).Module?.FS
-  const memfs = fs?.lookupPath('/pglite/data').node.mount.type
+  type MemNode = { contents: Uint8Array | null; usedBytes: number }
+  type Fs = { lookupPath(path: string): { node: { mount: { type: Record<string, unknown> } } } }
+  let memfs: Record<string, unknown> | undefined
+  try {
+    memfs = (pglite as unknown as { Module?: { FS?: Fs } }).Module?.FS?.lookupPath('/pglite/data').node.mount.type
+  } catch {
+    return // not the layout this knows: keep Emscripten's own growth
+  }
   if (!memfs || typeof memfs.expandFileStorage !== 'function') return
   memfs.expandFileStorage = (node: MemNode, wanted: number): void => {
-    const capacity = node.contents.length
+    const capacity = node.contents?.length ?? 0
     if (capacity >= wanted) return
     const grown = new Uint8Array(Math.max(wanted, capacity * 2, 256))
-    grown.set(node.contents.subarray(0, node.usedBytes))
+    if (node.contents && node.usedBytes > 0) grown.set(node.contents.subarray(0, node.usedBytes))
     node.contents = grown
   }
 }
