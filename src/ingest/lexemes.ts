@@ -89,14 +89,38 @@ export function chunkLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<C
  */
 type Part = string | { step: string; pieces: string[] }
 
-/** Unicode whitespace other than ASCII's: `trim()` drops it at a chunk's edges, where a step would keep it. */
-const OTHER_SPACE_EDGE = /^[^\S \t\n\v\f\r]|[^\S \t\n\v\f\r]$/
+const isAsciiSpace = (c: number) => c === 32 || (c >= 9 && c <= 13)
+
+/**
+ * Whether the chunk's text is its steps joined with only ASCII whitespace trimmed off: then its
+ * pieces are the steps' (`trim()` also drops other Unicode spaces, which a piece would keep).
+ */
+function trimmedOnlyAsciiSpace(text: string, steps: readonly string[]): boolean {
+  let joined = 0
+  for (const step of steps) joined += step.length
+  let lead = 0
+  for (const step of steps) {
+    let i = 0
+    while (i < step.length && isAsciiSpace(step.charCodeAt(i))) i++
+    lead += i
+    if (i < step.length) break
+  }
+  let trail = 0
+  for (let k = steps.length - 1; k >= 0; k--) {
+    const step = steps[k]
+    let i = step.length
+    while (i > 0 && isAsciiSpace(step.charCodeAt(i - 1))) i--
+    trail += step.length - i
+    if (i > 0) break
+  }
+  return text.length > 0 && lead + trail === joined - text.length
+}
 
 function partsOf(source: LexemeSource, stepPieces: Map<string, string[]>): Part[] {
   const text = typeof source === 'string' ? source : source.text
   const steps = typeof source === 'string' ? null : source.steps
   if (mayHoldTag(text)) return [text]
-  if (!steps || OTHER_SPACE_EDGE.test(steps[0][0] ?? '') || OTHER_SPACE_EDGE.test(steps.at(-1)!.at(-1) ?? '')) return text.split(ASCII_SPACE)
+  if (!steps || !trimmedOnlyAsciiSpace(text, steps)) return text.split(ASCII_SPACE)
   // The pieces of `steps.join('')`: each step's inner pieces, and at each boundary the last piece
   // of one step joined to the first of the next (one piece unless a space is between them).
   const parts: Part[] = []

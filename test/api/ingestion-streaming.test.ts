@@ -165,5 +165,17 @@ describe('full-text vectors of overlapping chunks, built from their shared steps
       // The same chunks as plain texts (no steps): the same vectors.
       expect(await chunkLexemes(t.server.services.db, chunks.map((c) => c.text))).toEqual(built)
     }
+    // Steps whose joined text `trim()` cuts at other Unicode spaces, or at a step's whole text.
+    const edges = [
+      [' \u00a0alpha beta ', 'gamma\u3000 '],
+      ['\n\n', '  delta epsilon', ' zeta  '],
+      ['eta the', '', 'theta\u2003'],
+      ['spl', 'it word', 's end'],
+    ].map((steps) => ({ text: steps.join('').trim(), steps }))
+    const built = await chunkLexemes(t.server.services.db, edges)
+    for (const [i, edge] of edges.entries()) {
+      const { rows } = await sql<{ same: boolean }>`select ${built[i].tsv}::tsvector = to_tsvector('english', ${edge.text}) as same`.execute(t.server.services.db)
+      expect(rows[0].same, JSON.stringify(edge.steps)).toBe(true)
+    }
   })
 })
