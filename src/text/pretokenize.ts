@@ -1,9 +1,11 @@
 /**
- * The o200k pre-tokenization pattern, hand-run over ASCII text. The tokenizer's own pattern (a
- * Unicode regex of seven alternatives, see js-tiktoken's `pat_str`) is what `encode` spent most of
- * its time in; for text without a character beyond U+007F its classes shrink to a few ranges and
- * its backtracking to a few rules, below. Gives exactly the regex's pieces (a test compares them
- * on generated text); callers use the regex for any other text.
+ * The o200k pre-tokenization pattern, hand-run over ASCII. The tokenizer's own pattern (a Unicode
+ * regex of seven alternatives, see js-tiktoken's `pat_str`) is what `encode` spent most of its
+ * time in; over characters up to U+007F its classes shrink to a few ranges and its backtracking to
+ * a few rules, below. A piece whose rules would look at any other character is matched by the
+ * regex itself, at that position (the pattern matches every character and looks no further back
+ * than its start, so pieces can be found one at a time). Gives exactly the regex's pieces (tests
+ * compare them on generated text).
  */
 
 const UPPER = 1
@@ -17,6 +19,8 @@ const NEWLINE = 16
 const OTHER = 32
 
 const CLASS = new Uint8Array(128)
+/** Characters past this many after a piece's end are never looked at by its rules. */
+const LOOKAHEAD = 3
 for (let c = 0; c < 128; c++) {
   if (c >= 65 && c <= 90) CLASS[c] = UPPER
   else if (c >= 97 && c <= 122) CLASS[c] = LOWER
@@ -81,11 +85,27 @@ function pieceEnd(text: string, i: number): number {
   return end - i > 1 ? end - 1 : end
 }
 
-/** The pieces the o200k pattern cuts ASCII `text` into, in order. */
-export function asciiPieces(text: string): string[] {
+const NON_ASCII = /[^\x00-\x7f]/g
+
+/**
+ * The pieces `pattern` (the o200k pattern, with the sticky flag) cuts `text` into, in order: by
+ * the rules above wherever they see only ASCII, by `pattern` elsewhere.
+ */
+export function prePieces(text: string, pattern: RegExp): string[] {
   const out: string[] = []
+  let nonAscii = -1 // the next character past U+007F at or after `i` (text.length if none)
   for (let i = 0; i < text.length; ) {
-    const end = pieceEnd(text, i)
+    if (nonAscii < i) {
+      NON_ASCII.lastIndex = i
+      nonAscii = NON_ASCII.exec(text)?.index ?? text.length
+    }
+    let end = nonAscii > i ? pieceEnd(text, i) : i
+    if (end === i || end + LOOKAHEAD > nonAscii) {
+      if (nonAscii < text.length) {
+        pattern.lastIndex = i
+        end = i + pattern.exec(text)![0].length
+      }
+    }
     out.push(text.slice(i, end))
     i = end
   }

@@ -1,6 +1,6 @@
 import o200k_base from 'js-tiktoken/ranks/o200k_base'
 import { BytePairEncoder } from './bpe.ts'
-import { asciiPieces } from './pretokenize.ts'
+import { prePieces } from './pretokenize.ts'
 
 let encoder: BytePairEncoder | null = null
 
@@ -9,9 +9,8 @@ function tokenizer(): BytePairEncoder {
   return (encoder ??= new BytePairEncoder(o200k_base))
 }
 
-/** The tokenizer's own pre-tokenization pattern: pieces are encoded independently of each other. */
-const PIECES = new RegExp(o200k_base.pat_str, 'gu')
-const NON_ASCII = /[^\x00-\x7f]/
+/** The tokenizer's own pre-tokenization pattern (sticky: matched piece by piece, see `prePieces`). */
+const PIECE = new RegExp(o200k_base.pat_str, 'uy')
 /**
  * Tokens of pieces seen before. Text repeats its words, and byte-pair encoding a piece is the
  * expensive part, so this makes encoding several times faster; the output is identical.
@@ -25,10 +24,8 @@ const utf8 = new TextDecoder('utf-8')
  * text here.
  */
 export function encode(text: string, out: number[] = []): number[] {
-  // ASCII text is cut by hand (the same pieces, ~2.5x faster); otherwise `match` with the global
-  // flag gives the pieces as plain strings (no match object per piece).
-  const pieces = NON_ASCII.test(text) ? (text.match(PIECES) ?? []) : asciiPieces(text)
-  for (const piece of pieces) {
+  // Pieces are encoded independently of each other; ASCII is cut by hand (~2.5x faster than the regex).
+  for (const piece of prePieces(text, PIECE)) {
     let tokens = cache.get(piece)
     if (!tokens) {
       tokens = []

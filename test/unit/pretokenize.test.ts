@@ -1,11 +1,13 @@
 import o200k_base from 'js-tiktoken/ranks/o200k_base'
 import { describe, expect, it } from 'vitest'
-import { asciiPieces } from '../../src/text/pretokenize.ts'
+import { prePieces } from '../../src/text/pretokenize.ts'
 import { encode } from '../../src/text/tokens.ts'
 import { Tiktoken } from 'js-tiktoken/lite'
 
 const PATTERN = new RegExp(o200k_base.pat_str, 'gu')
+const STICKY = new RegExp(o200k_base.pat_str, 'uy')
 const regexPieces = (text: string) => text.match(PATTERN) ?? []
+const asciiPieces = (text: string) => prePieces(text, STICKY)
 
 /** Seeded random ASCII text, weighted towards what makes the pattern's rules meet. */
 function randomAscii(seed: number, length: number): string {
@@ -44,6 +46,18 @@ describe('ASCII pre-tokenization', () => {
     }
     for (const text of texts) {
       expect(asciiPieces(text), JSON.stringify(text)).toEqual(regexPieces(text))
+    }
+  })
+
+  it('cuts mostly-ASCII text as the pattern does, matching the pattern itself near other characters', () => {
+    const others = ['é', 'ß', '日本', '😀', '\u00a0', '\u3000', '“', '”', '’', '—', '\u0301', '٣', 'Ω', '\u2028']
+    for (let seed = 1; seed <= 600; seed++) {
+      let s = seed
+      const rand = () => ((s = (s * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
+      const parts = randomAscii(seed, 300).split('')
+      for (let k = 0; k < 1 + (seed % 9); k++) parts.splice(Math.floor(rand() * parts.length), 0, others[Math.floor(rand() * others.length)])
+      const text = parts.join('')
+      expect(prePieces(text, STICKY), JSON.stringify(text)).toEqual(regexPieces(text))
     }
   })
 
