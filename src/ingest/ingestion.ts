@@ -179,7 +179,13 @@ export class Ingestor {
     const rows = await groupRows(db, jobs)
     // Leftovers of an earlier attempt (a restart): a file already counted in its store's
     // statistics is taken out of them; the chunks of the others simply go.
-    for (const row of rows) if (row.chunk_count > 0) await db.transaction().execute((trx) => removeFileChunks(trx, row.vector_store_id, row.id))
+    for (const row of rows) {
+      if (row.chunk_count === 0) continue
+      await db.transaction().execute(async (trx) => {
+        await stores.lockStores(trx, [row.vector_store_id])
+        await removeFileChunks(trx, row.vector_store_id, row.id)
+      })
+    }
     await deleteChunksOf(db, rows.filter((r) => r.chunk_count === 0))
     const writer = new ChunkWriter(db, this.embedder, this.abort.signal)
     let unsettled: FileTally[] = []
@@ -302,6 +308,7 @@ async function deleteChunksOf(db: Db, files: FileKey[]): Promise<void> {
 async function settleFiles(db: Db, tallies: FileTally[]): Promise<void> {
   if (tallies.length === 0) return
   await db.transaction().execute(async (trx) => {
+    await stores.lockStores(trx, tallies.map((t) => t.storeId))
     const statuses = await lockStatuses(trx, tallies)
     const current = tallies.filter((t) => statuses.get(fileKey(t)) === 'in_progress')
     const completed = current.filter((t) => !t.error)

@@ -302,6 +302,21 @@ describe('vector stores with embeddings', () => {
   })
 })
 
+describe('deleting while ingesting', () => {
+  it('deletes stores whose files are being ingested, every time (no deadlock with the ingestion completing them)', async () => {
+    // On Postgres, deleting a store locks its row and then its files'; completing files locked the
+    // files' rows and then met the store's row: one of the two was aborted as a deadlock (a 500).
+    const text = Array.from({ length: 400 }, (_, i) => `The lighthouse lamp ${i} is lit with paraffin at dusk.`).join('\n')
+    for (let i = 0; i < 25; i++) {
+      const file = await upload(t.client, `lamp-${i}.md`, text)
+      const store = await t.client.vectorStores.create({ file_ids: [file.id] })
+      await new Promise((resolve) => setTimeout(resolve, i % 10))
+      expect(await t.client.vectorStores.delete(store.id)).toEqual({ id: store.id, object: 'vector_store.deleted', deleted: true })
+    }
+    await ingestor(t.server.services).idle()
+  })
+})
+
 describe('the embedded database without autovacuum', () => {
   it.skipIf(process.env.TEST_DB === 'postgres')('is analyzed once enough chunks arrive, so searches are planned for the real table', async () => {
     const text = Array.from({ length: 6000 }, (_, i) => `entry${i % 701} holds value ${i}.`).join('\n')

@@ -255,9 +255,21 @@ export async function updateStoreFileAttributes(db: Db, project: string, storeId
   return row
 }
 
+/**
+ * Lock vector stores against deletion until the transaction ends (call first in it). Deleting a
+ * store locks its row and then its files' and statistics' rows (the cascade); a transaction that
+ * locks a file's row or writes statistics and then meets the store's row (a foreign key check)
+ * would deadlock with it. Taken first, in one order, the store's lock makes either wait instead.
+ */
+export async function lockStores(db: Db, storeIds: string[]): Promise<void> {
+  if (storeIds.length === 0) return
+  await db.selectFrom('vector_stores').select('id').where('id', 'in', [...new Set(storeIds)]).orderBy('id').forKeyShare().execute()
+}
+
 /** Removes the file from the store and its chunks (they cascade); the file itself stays. */
 export async function deleteStoreFile(db: Db, project: string, storeId: string, fileId: string): Promise<VectorStoreFileDeleted> {
   await db.transaction().execute(async (trx) => {
+    await lockStores(trx, [storeId])
     await getStoreFileRow(trx, project, storeId, fileId)
     await removeFileChunks(trx, storeId, fileId)
     await trx.deleteFrom('vector_store_files').where('vector_store_id', '=', storeId).where('id', '=', fileId).execute()
