@@ -182,7 +182,7 @@ export class Ingestor {
     for (const row of rows) {
       if (row.chunk_count === 0) continue
       await db.transaction().execute(async (trx) => {
-        await stores.lockStores(trx, [row.vector_store_id])
+        await stores.lockStoreFiles(trx, [{ storeId: row.vector_store_id, fileId: row.id }])
         await removeFileChunks(trx, row.vector_store_id, row.id)
       })
     }
@@ -308,8 +308,7 @@ async function deleteChunksOf(db: Db, files: FileKey[]): Promise<void> {
 async function settleFiles(db: Db, tallies: FileTally[]): Promise<void> {
   if (tallies.length === 0) return
   await db.transaction().execute(async (trx) => {
-    await stores.lockStores(trx, tallies.map((t) => t.storeId))
-    const statuses = await lockStatuses(trx, tallies)
+    const statuses = await stores.lockStoreFiles(trx, tallies)
     const current = tallies.filter((t) => statuses.get(fileKey(t)) === 'in_progress')
     const completed = current.filter((t) => !t.error)
     const failed = current.filter((t) => t.error)
@@ -329,20 +328,7 @@ async function settleFiles(db: Db, tallies: FileTally[]): Promise<void> {
   })
 }
 
-const fileKey = (t: FileTally) => `${t.storeId}\u0000${t.fileId}`
-
-/** The statuses of these files, their rows locked (in one order, so concurrent groups cannot deadlock). */
-async function lockStatuses(db: Db, tallies: FileTally[]): Promise<Map<string, string>> {
-  const rows = await db
-    .selectFrom('vector_store_files')
-    .select(['vector_store_id', 'id', 'status'])
-    .where((eb) => eb.or(tallies.map((t) => eb.and([eb('vector_store_id', '=', t.storeId), eb('id', '=', t.fileId)]))))
-    .orderBy('vector_store_id')
-    .orderBy('id')
-    .forUpdate()
-    .execute()
-  return new Map(rows.map((r) => [`${r.vector_store_id}\u0000${r.id}`, r.status]))
-}
+const fileKey = (t: FileTally) => stores.storeFileKey(t.storeId, t.fileId)
 
 function sumFrequencies(maps: Map<string, number>[]): Map<string, number> {
   if (maps.length === 1) return maps[0]

@@ -315,6 +315,25 @@ describe('deleting while ingesting', () => {
     }
     await ingestor(t.server.services).idle()
   })
+
+  it('deletes files, removes them from a store and cancels their batch while they are ingested, every time', async () => {
+    const text = Array.from({ length: 400 }, (_, i) => `The harbour crane ${i} lifts crates at noon.`).join('\n')
+    const store = await t.client.vectorStores.create({ name: 'busy' })
+    for (let i = 0; i < 20; i++) {
+      const f = await upload(t.client, `crane-${i}.md`, text)
+      const g = await upload(t.client, `crate-${i}.md`, text)
+      const batch = await t.client.vectorStores.fileBatches.create(store.id, { file_ids: [f.id, g.id] })
+      await new Promise((resolve) => setTimeout(resolve, i % 10))
+      await Promise.all([
+        t.client.files.delete(f.id),
+        i % 2 ? t.client.vectorStores.files.delete(g.id, { vector_store_id: store.id }) : t.client.vectorStores.fileBatches.cancel(batch.id, { vector_store_id: store.id }),
+      ])
+    }
+    await ingestor(t.server.services).idle()
+    const counts = (await t.client.vectorStores.retrieve(store.id)).file_counts
+    expect(counts.in_progress).toBe(0)
+    expect(counts.total).toBe(counts.completed + counts.cancelled + counts.failed)
+  })
 })
 
 describe('the embedded database without autovacuum', () => {

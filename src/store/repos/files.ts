@@ -3,6 +3,7 @@ import type { Config } from '../../config.ts'
 import { fileStorage } from '../../files/storage.ts'
 import { noSuchFile } from '../../protocol/errors.ts'
 import { removeFileChunks } from '../../ingest/term-stats.ts'
+import { lockStoreFiles } from './vector-stores.ts'
 import { newId, nowSeconds } from '../../protocol/ids.ts'
 import type { Db } from '../db.ts'
 import { listPage, type ListQuery } from '../pagination.ts'
@@ -140,6 +141,7 @@ async function removeFiles(deps: FileDeps, project: string, rows: FileRow[]): Pr
   const ids = rows.map((r) => r.id)
   await deps.db.transaction().execute(async (trx) => {
     const inStores = await trx.selectFrom('vector_store_files').select(['vector_store_id', 'id']).where('id', 'in', ids).where('project_id', '=', project).execute()
+    await lockStoreFiles(trx, inStores.map((f) => ({ storeId: f.vector_store_id, fileId: f.id })))
     for (const f of inStores) await removeFileChunks(trx, f.vector_store_id, f.id)
     if (inStores.length > 0) await trx.deleteFrom('vector_store_files').where('id', 'in', ids).where('project_id', '=', project).execute()
     await trx.deleteFrom('files').where('id', 'in', ids).where('project_id', '=', project).execute()

@@ -256,20 +256,33 @@ export async function updateStoreFileAttributes(db: Db, project: string, storeId
 }
 
 /**
- * Lock vector stores against deletion until the transaction ends (call first in it). Deleting a
- * store locks its row and then its files' and statistics' rows (the cascade); a transaction that
- * locks a file's row or writes statistics and then meets the store's row (a foreign key check)
- * would deadlock with it. Taken first, in one order, the store's lock makes either wait instead.
+ * Lock store files for a change to them, their chunks or their store's statistics, and return
+ * their statuses (files not found are absent). Their stores first (against deletion, which locks
+ * a store's row and then, cascading, its files'), then the files' rows; each in one order. Every
+ * transaction that changes a store's files takes its locks this way, so none of them deadlock
+ * with another (on Postgres, where they run concurrently).
  */
-export async function lockStores(db: Db, storeIds: string[]): Promise<void> {
-  if (storeIds.length === 0) return
-  await db.selectFrom('vector_stores').select('id').where('id', 'in', [...new Set(storeIds)]).orderBy('id').forKeyShare().execute()
+export async function lockStoreFiles(db: Db, files: { storeId: string; fileId: string }[]): Promise<Map<string, string>> {
+  if (files.length === 0) return new Map()
+  const storeIds = [...new Set(files.map((f) => f.storeId))]
+  await db.selectFrom('vector_stores').select('id').where('id', 'in', storeIds).orderBy('id').forKeyShare().execute()
+  const rows = await db
+    .selectFrom('vector_store_files')
+    .select(['vector_store_id', 'id', 'status'])
+    .where((eb) => eb.or(files.map((f) => eb.and([eb('vector_store_id', '=', f.storeId), eb('id', '=', f.fileId)]))))
+    .orderBy('vector_store_id')
+    .orderBy('id')
+    .forUpdate()
+    .execute()
+  return new Map(rows.map((r) => [storeFileKey(r.vector_store_id, r.id), r.status]))
 }
+
+export const storeFileKey = (storeId: string, fileId: string) => `${storeId}\u0000${fileId}`
 
 /** Removes the file from the store and its chunks (they cascade); the file itself stays. */
 export async function deleteStoreFile(db: Db, project: string, storeId: string, fileId: string): Promise<VectorStoreFileDeleted> {
   await db.transaction().execute(async (trx) => {
-    await lockStores(trx, [storeId])
+    await lockStoreFiles(trx, [{ storeId, fileId }])
     await getStoreFileRow(trx, project, storeId, fileId)
     await removeFileChunks(trx, storeId, fileId)
     await trx.deleteFrom('vector_store_files').where('vector_store_id', '=', storeId).where('id', '=', fileId).execute()
@@ -363,6 +376,8 @@ export async function wireBatch(db: Db, row: FileBatchRow): Promise<VectorStoreF
 /** Cancel a batch: its files still in progress become `cancelled` (and lose any chunks). */
 export async function cancelBatch(db: Db, row: FileBatchRow): Promise<void> {
   await db.transaction().execute(async (trx) => {
+    const pending = await trx.selectFrom('vector_store_files').select(['vector_store_id', 'id']).where('batch_id', '=', row.id).where('status', '=', 'in_progress').execute()
+    await lockStoreFiles(trx, pending.map((f) => ({ storeId: f.vector_store_id, fileId: f.id })))
     await trx.updateTable('file_batches').set({ cancelled: true }).where('id', '=', row.id).execute()
     const cancelled = await trx
       .updateTable('vector_store_files')
