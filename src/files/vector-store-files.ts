@@ -32,7 +32,7 @@ export async function addFilesToStore(
   const known = new Set((await getFileRows(services.db, project, unique.map((f) => f.file_id))).map((r) => r.id))
   const missing = unique.find((f) => !known.has(f.file_id))
   if (missing) throw notFound('file', missing.file_id)
-  const rows = await stores.upsertStoreFiles(
+  const { rows, start } = await stores.upsertStoreFiles(
     services.db,
     project,
     storeId,
@@ -44,7 +44,7 @@ export async function addFilesToStore(
     opts.batchId ?? null,
   )
   const ingest = ingestor(services)
-  for (const row of rows) await ingest.enqueue(project, storeId, row.id)
+  for (const row of start) await ingest.enqueue(project, storeId, row.id)
   return rows
 }
 

@@ -358,3 +358,52 @@ describe('the embedded database without autovacuum', () => {
     expect(rows[0].total).toBeGreaterThan(300)
   })
 })
+
+describe('concurrent changes to a store', () => {
+  const text = (word: string) => Array.from({ length: 120 }, (_, i) => `The ${word} ${i} is moored at the quay.`).join('\n')
+
+  it('adds the same files in different orders at once (batches, single files, attachments), without a deadlock', async () => {
+    const store = await t.client.vectorStores.create({ name: 'shared' })
+    for (let i = 0; i < 20; i++) {
+      const files = await Promise.all(Array.from({ length: 6 }, (_, j) => upload(t.client, `moor-${i}-${j}.md`, text(`barge${i}x${j}`))))
+      const ids = files.map((f) => f.id)
+      const [a, b] = await Promise.all([
+        t.client.vectorStores.fileBatches.create(store.id, { file_ids: ids }),
+        t.client.vectorStores.fileBatches.create(store.id, { file_ids: [...ids].reverse() }),
+        ...ids.map((file_id) => t.client.vectorStores.files.create(store.id, { file_id })),
+      ])
+      expect([a.object, b.object]).toEqual(['vector_store.files_batch', 'vector_store.files_batch'])
+    }
+    // Two messages with attachments on one thread: both add to the thread's store.
+    const thread = await t.client.beta.threads.create()
+    const files = await Promise.all(Array.from({ length: 6 }, (_, j) => upload(t.client, `note-${j}.md`, text(`note${j}`))))
+    await Promise.all(
+      [files, [...files].reverse()].map((fs) =>
+        t.client.beta.threads.messages.create(thread.id, { role: 'user', content: 'see', attachments: fs.map((f) => ({ file_id: f.id, tools: [{ type: 'file_search' as const }] })) }),
+      ),
+    )
+    await ingestor(t.server.services).idle()
+    const counts = (await t.client.vectorStores.retrieve(store.id)).file_counts
+    expect(counts).toMatchObject({ completed: 120, total: 120, in_progress: 0 })
+  })
+
+  it('adds files to a store while the store or the file is deleted: a 404 or a success, never a file left in a store without it', async () => {
+    for (let i = 0; i < 20; i++) {
+      const store = await t.client.vectorStores.create({ name: `doomed-${i}` })
+      const f = await upload(t.client, `doomed-${i}.md`, text(`skiff${i}`))
+      const status = (p: Promise<unknown>) => p.then(() => 200, (err) => (err instanceof OpenAI.APIError ? err.status : 0))
+      const results = await Promise.all([
+        status(t.client.vectorStores.files.create(store.id, { file_id: f.id })),
+        status(t.client.vectorStores.fileBatches.create(store.id, { file_ids: [f.id] })),
+        status(t.client.vectorStores.update(store.id, { metadata: { round: String(i) } })),
+        status(i % 2 ? t.client.vectorStores.delete(store.id) : t.client.files.delete(f.id)),
+      ])
+      for (const s of results) expect([200, 404]).toContain(s)
+      if (i % 2 === 0) {
+        // The file is gone: it is in no store (adding it afterwards is a 404 too).
+        await expect(t.client.vectorStores.files.retrieve(f.id, { vector_store_id: store.id })).rejects.toMatchObject({ status: 404 })
+      }
+    }
+    await ingestor(t.server.services).idle()
+  })
+})

@@ -140,6 +140,9 @@ async function deleteExpiredFiles(deps: FileDeps, project: string): Promise<void
 async function removeFiles(deps: FileDeps, project: string, rows: FileRow[]): Promise<void> {
   const ids = rows.map((r) => r.id)
   await deps.db.transaction().execute(async (trx) => {
+    // The files' rows first, as adding them to a store does: an add waits for the deletion (and
+    // then finds the file gone) or the deletion waits for it (and then removes the file it added).
+    await trx.selectFrom('files').select('id').where('id', 'in', ids).where('project_id', '=', project).orderBy('id').forUpdate().execute()
     const inStores = await trx.selectFrom('vector_store_files').select(['vector_store_id', 'id']).where('id', 'in', ids).where('project_id', '=', project).execute()
     await lockStoreFiles(trx, inStores.map((f) => ({ storeId: f.vector_store_id, fileId: f.id })))
     for (const f of inStores) await removeFileChunks(trx, f.vector_store_id, f.id)

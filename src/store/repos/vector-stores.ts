@@ -136,7 +136,10 @@ export async function modifyVectorStore(
     patch.expires_at = input.expires_after ? anchor + input.expires_after.days * DAY : null
   }
   if (Object.keys(patch).length === 0) return current
-  return db.updateTable('vector_stores').set(patch).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
+  const row = await db.updateTable('vector_stores').set(patch).where('id', '=', id).returningAll().executeTakeFirst()
+  // Deleted since it was read.
+  if (!row) throw notFound('vector store', id)
+  return row
 }
 
 /** A search or a run used the store: it stays alive `expires_after.days` from now. An expired store stays expired. */
@@ -185,42 +188,86 @@ export interface NewStoreFile {
 }
 
 /**
- * Add files to a store as `in_progress` (re-adding a file restarts its ingestion, as OpenAI's
- * re-add does). Returns the rows in input order.
+ * Add files to a store as `in_progress`. Re-adding a file that was completed, failed or cancelled
+ * restarts its ingestion (as OpenAI's re-add does): its chunks leave the store's statistics here.
+ * Re-adding a file still in progress only moves it to the new batch and attributes: the ingestion
+ * under way goes on (a second one of the same file would race it over the file's chunks).
+ * Returns the rows in input order, and those whose ingestion is to be queued (new or restarted).
+ *
+ * Locks, in order: the files' rows (against their deletion, which locks them first too, so a file
+ * deleted meanwhile is a 404 and never left in a store), the store (for no key update: against
+ * its deletion, a store deleted meanwhile is a 404, and against other adds to it), then the store
+ * files (`lockStoreFiles`, against ingestion completing them and their removal).
  */
-export async function upsertStoreFiles(db: Db, project: string, storeId: string, files: NewStoreFile[], batchId: string | null = null): Promise<VectorStoreFileRow[]> {
-  if (files.length === 0) return []
-  const now = nowSeconds()
-  const rows = await db
-    .insertInto('vector_store_files')
-    .values(
-      files.map((f) => ({
-        vector_store_id: storeId,
-        id: f.fileId,
-        project_id: project,
-        created_at: now,
-        status: 'in_progress',
-        last_error: JSON.stringify(null),
-        usage_bytes: 0,
-        chunking_strategy: JSON.stringify(f.chunking),
-        attributes: JSON.stringify(f.attributes ?? null),
-        batch_id: batchId,
-      })),
+export async function upsertStoreFiles(
+  db: Db,
+  project: string,
+  storeId: string,
+  files: NewStoreFile[],
+  batchId: string | null = null,
+): Promise<{ rows: VectorStoreFileRow[]; start: VectorStoreFileRow[] }> {
+  if (files.length === 0) return { rows: [], start: [] }
+  const sorted = [...new Map(files.map((f) => [f.fileId, f])).values()].sort((a, b) => (a.fileId < b.fileId ? -1 : a.fileId > b.fileId ? 1 : 0))
+  const ids = sorted.map((f) => f.fileId)
+  return db.transaction().execute(async (trx) => {
+    const present = new Set(
+      (await trx.selectFrom('files').select('id').where('id', 'in', ids).where('project_id', '=', project).orderBy('id').forKeyShare().execute()).map((r) => r.id),
     )
-    .onConflict((oc) =>
-      oc.columns(['vector_store_id', 'id']).doUpdateSet((eb) => ({
-        status: 'in_progress',
-        last_error: JSON.stringify(null),
-        usage_bytes: 0,
-        chunking_strategy: eb.ref('excluded.chunking_strategy'),
-        attributes: eb.ref('excluded.attributes'),
-        batch_id: eb.ref('excluded.batch_id'),
-      })),
-    )
-    .returningAll()
-    .execute()
-  const byId = new Map(rows.map((r) => [r.id, r]))
-  return files.map((f) => byId.get(f.fileId)!)
+    const missing = ids.find((id) => !present.has(id))
+    if (missing) throw notFound('file', missing)
+    // Adds to one store take turns (this lock does not conflict with the key-share locks ingestion
+    // and removals take): a file another add inserts is never met half-way through the insert
+    // below, holding a row this add locked.
+    const store = await trx.selectFrom('vector_stores').select('id').where('id', '=', storeId).where('project_id', '=', project).forNoKeyUpdate().executeTakeFirst()
+    if (!store) throw notFound('vector store', storeId)
+    const statuses = await lockStoreFiles(trx, ids.map((fileId) => ({ storeId, fileId })))
+    const now = nowSeconds()
+    const restarted = new Set<string>()
+    for (const f of sorted) {
+      const status = statuses.get(storeFileKey(storeId, f.fileId))
+      if (status === undefined || status === 'in_progress') continue
+      restarted.add(f.fileId)
+      await removeFileChunks(trx, storeId, f.fileId)
+      await trx
+        .updateTable('vector_store_files')
+        .set({ status: 'in_progress', last_error: JSON.stringify(null), usage_bytes: 0, chunking_strategy: JSON.stringify(f.chunking) })
+        .where('vector_store_id', '=', storeId)
+        .where('id', '=', f.fileId)
+        .execute()
+    }
+    const rows = await trx
+      .insertInto('vector_store_files')
+      .values(
+        sorted.map((f) => ({
+          vector_store_id: storeId,
+          id: f.fileId,
+          project_id: project,
+          created_at: now,
+          status: 'in_progress',
+          last_error: JSON.stringify(null),
+          usage_bytes: 0,
+          chunking_strategy: JSON.stringify(f.chunking),
+          attributes: JSON.stringify(f.attributes ?? null),
+          batch_id: batchId,
+        })),
+      )
+      // A file already here (or added by a concurrent request since it was looked for) keeps its
+      // status: its ingestion is under way, or was restarted above.
+      .onConflict((oc) =>
+        oc.columns(['vector_store_id', 'id']).doUpdateSet((eb) => ({
+          attributes: eb.ref('excluded.attributes'),
+          batch_id: eb.ref('excluded.batch_id'),
+        })),
+      )
+      .returningAll()
+      .returning(sql<boolean>`(xmax = 0)`.as('inserted'))
+      .execute()
+    const byId = new Map(rows.map(({ inserted: _, ...r }) => [r.id, r as VectorStoreFileRow]))
+    return {
+      rows: files.map((f) => byId.get(f.fileId)!),
+      start: rows.filter((r) => r.inserted || restarted.has(r.id)).map((r) => byId.get(r.id)!),
+    }
+  })
 }
 
 export async function getStoreFileRow(db: Db, project: string, storeId: string, fileId: string): Promise<VectorStoreFileRow> {
@@ -336,6 +383,11 @@ export async function insertBatch(db: Db, project: string, storeId: string): Pro
     .values({ id: newId('fileBatch'), project_id: project, vector_store_id: storeId, created_at: nowSeconds() })
     .returningAll()
     .executeTakeFirstOrThrow()
+    .catch((err) => {
+      // The store was deleted since the request found it (foreign key): as if it had not been found.
+      if ((err as { code?: string } | null)?.code === '23503') throw notFound('vector store', storeId)
+      throw err
+    })
 }
 
 export async function getBatchRow(db: Db, project: string, storeId: string, id: string): Promise<FileBatchRow> {
