@@ -41,6 +41,8 @@ interface Waiting {
 interface FileTally {
   storeId: string
   fileId: string
+  /** Which ingestion of the store file this is (its row's `seq` and `attempt`); null: whichever is current. */
+  run: { seq: string; attempt: number } | null
   count: number
   usageBytes: number
   /** Chunks containing each lexeme (the store's statistics). */
@@ -156,7 +158,7 @@ export class Ingestor {
           // Failed outside any one file (the database): the files fail rather than wait forever.
           this.services.log.error({ err }, 'file ingestion failed')
           if (this.stopped) return
-          const tallies = jobs.map((j) => ({ ...emptyTally(j.storeId, j.fileId), error: SERVER_ERROR }))
+          const tallies = jobs.map((j) => ({ ...emptyTally(j.storeId, j.fileId, null), error: SERVER_ERROR }))
           await settleFiles(this.services.db, tallies).catch((e) => this.services.log.error({ err: e }, 'could not record the outcome of file ingestion'))
         })
         .finally(() => {
@@ -218,7 +220,7 @@ export class Ingestor {
       if (this.stopped) return // unfinished files stay `in_progress` for the next start
       const large = Number(row.bytes) > STREAM_MIN_BYTES
       if (large && unsettled.length > 0) await settle()
-      const tally = emptyTally(row.vector_store_id, row.id)
+      const tally = emptyTally(row.vector_store_id, row.id, { seq: String(row.seq), attempt: row.attempt })
       unsettled.push(tally)
       try {
         const chunking = row.chunking_strategy as unknown as stores.ChunkingStrategyObject
@@ -262,8 +264,8 @@ export class Ingestor {
   }
 }
 
-function emptyTally(storeId: string, fileId: string): FileTally {
-  return { storeId, fileId, count: 0, usageBytes: 0, documentFrequencies: new Map(), error: null }
+function emptyTally(storeId: string, fileId: string, run: FileTally['run']): FileTally {
+  return { storeId, fileId, run, count: 0, usageBytes: 0, documentFrequencies: new Map(), error: null }
 }
 
 const SERVER_ERROR = { code: 'server_error', message: 'The file could not be processed because of a server error.' }
@@ -281,7 +283,7 @@ async function groupRows(db: Db, jobs: Job[]) {
   return db
     .selectFrom('vector_store_files as vf')
     .leftJoin('files as f', (j) => j.onRef('f.id', '=', 'vf.id').onRef('f.project_id', '=', 'vf.project_id'))
-    .select(['vf.vector_store_id', 'vf.id', 'vf.chunking_strategy', 'vf.chunk_count', 'f.filename', 'f.storage_key', 'f.bytes'])
+    .select(['vf.vector_store_id', 'vf.id', 'vf.seq', 'vf.attempt', 'vf.chunking_strategy', 'vf.chunk_count', 'f.filename', 'f.storage_key', 'f.bytes'])
     .where('vf.status', '=', 'in_progress')
     .where((eb) => eb.or(jobs.map((j) => eb.and([eb('vf.vector_store_id', '=', j.storeId), eb('vf.id', '=', j.fileId)]))))
     .orderBy('f.bytes')
@@ -308,14 +310,20 @@ async function deleteChunksOf(db: Db, files: FileKey[]): Promise<void> {
 async function settleFiles(db: Db, tallies: FileTally[]): Promise<void> {
   if (tallies.length === 0) return
   await db.transaction().execute(async (trx) => {
-    const statuses = await stores.lockStoreFiles(trx, tallies)
-    const current = tallies.filter((t) => statuses.get(fileKey(t)) === 'in_progress')
+    const states = await stores.lockStoreFiles(trx, tallies)
+    // Only this ingestion's store file: one removed and added again (a new row), or restarted by
+    // a re-add after its batch was cancelled, is another ingestion's to complete, chunks and all.
+    const own = (t: FileTally) => {
+      const state = states.get(fileKey(t))
+      return state !== undefined && (t.run === null || (state.seq === t.run.seq && state.attempt === t.run.attempt)) ? state.status : null
+    }
+    const current = tallies.filter((t) => own(t) === 'in_progress')
     const completed = current.filter((t) => !t.error)
     const failed = current.filter((t) => t.error)
     // A file that failed part-way (e.g. a streamed file found not to be text) had some chunks
     // written: none of them stay searchable. Nor do those of files no longer in progress, unless
     // a duplicate job completed them.
-    const discard = tallies.filter((t) => (statuses.get(fileKey(t)) === 'in_progress' ? t.error : statuses.get(fileKey(t)) !== 'completed'))
+    const discard = tallies.filter((t) => (own(t) === 'in_progress' ? t.error : own(t) !== null && own(t) !== 'completed'))
     await deleteChunksOf(trx, discard.map((t) => ({ vector_store_id: t.storeId, id: t.fileId })))
     for (const [storeId, files] of Map.groupBy(completed, (t) => t.storeId)) {
       await addLexemeStats(trx, storeId, sumFrequencies(files.map((t) => t.documentFrequencies)))
@@ -426,7 +434,7 @@ class ChunkWriter {
     })
     if (this.failure) return // these files fail anyway: nothing more is written for them
     const rows = chunks.map(({ tally, index, text }, j) =>
-      sql`(${tally.storeId}, ${tally.fileId}, ${index}::int, ${text}, ${lexemes[j].tsv}::tsvector, ${vectors?.[j] ?? null}::real[])`,
+      sql`(${tally.storeId}, ${tally.fileId}, ${tally.run?.seq ?? null}::bigint, ${tally.run?.attempt ?? null}::int, ${index}::int, ${text}, ${lexemes[j].tsv}::tsvector, ${vectors?.[j] ?? null}::real[])`,
     )
     const insert = () => insertChunks(this.db, rows)
     // A file removed from its store meanwhile (foreign key) retries without it: the others go on.
@@ -435,16 +443,20 @@ class ChunkWriter {
 }
 
 /**
- * Insert chunk rows `(store, file, index, text, tsv, embedding)`, leaving out those of files no
- * longer in their store (removed while being ingested). A duplicate job writes the same chunks:
- * one of each is kept.
+ * Insert chunk rows `(store, file, seq, attempt, index, text, tsv, embedding)`, leaving out those
+ * of files no longer in their store (removed while being ingested) or whose ingestion is no longer
+ * this one (removed and added again, restarted). A duplicate job writes the same chunks: one of
+ * each is kept.
  */
 async function insertChunks(db: Db, rows: RawBuilder<unknown>[]): Promise<void> {
   await sql`
     insert into chunks (vector_store_id, file_id, chunk_index, text, tsv, embedding)
     select v.vector_store_id, v.file_id, v.chunk_index, v.text, v.tsv, v.embedding
-    from (values ${sql.join(rows)}) as v(vector_store_id, file_id, chunk_index, text, tsv, embedding)
-    where exists (select from vector_store_files f where f.vector_store_id = v.vector_store_id and f.id = v.file_id)
+    from (values ${sql.join(rows)}) as v(vector_store_id, file_id, seq, attempt, chunk_index, text, tsv, embedding)
+    where exists (
+      select from vector_store_files f
+      where f.vector_store_id = v.vector_store_id and f.id = v.file_id and f.seq = v.seq and f.attempt = v.attempt
+    )
     on conflict (vector_store_id, file_id, chunk_index) do nothing
   `.execute(db)
 }

@@ -160,6 +160,7 @@ export interface VectorStoreFileTable {
   attributes: Json<Record<string, string | number | boolean> | null>
   batch_id: string | null
   chunk_count: Generated<number>
+  attempt: Generated<number>
 }
 
 export interface LexemeStatsTable {

@@ -407,3 +407,45 @@ describe('concurrent changes to a store', () => {
     await ingestor(t.server.services).idle()
   })
 })
+
+describe('adding a file again while it is being ingested', () => {
+  it('a file removed (or its batch cancelled) and added again mid-ingestion is completed by its new ingestion, with its chunks and statistics', async () => {
+    // The earlier ingestion went on and completed the new entry: its chunks had gone with the
+    // removal (a completed file without chunks), or the statistics counted the file twice.
+    const text = (word: string) => Array.from({ length: 200 }, (_, i) => `The ${word} ${i} sails past the quay at dawn.`).join('\n')
+    const store = await t.client.vectorStores.create({ name: 'again' })
+    for (let i = 0; i < 20; i++) {
+      const f = await upload(t.client, `again-${i}.md`, text(`ketch${i}`))
+      const batch = await t.client.vectorStores.fileBatches.create(store.id, { file_ids: [f.id] })
+      await new Promise((resolve) => setTimeout(resolve, i % 7))
+      // The removal and the new add race too: either order must end with the file completed (or
+      // removed, when the add came first).
+      await Promise.all([
+        i % 2
+          ? t.client.vectorStores.files.delete(f.id, { vector_store_id: store.id })
+          : t.client.vectorStores.fileBatches.cancel(batch.id, { vector_store_id: store.id }),
+        t.client.vectorStores.files.create(store.id, { file_id: f.id }),
+      ])
+    }
+    await ingestor(t.server.services).idle()
+    const files = await t.client.vectorStores.files.list(store.id, { limit: 100 })
+    expect(files.data.length).toBeGreaterThanOrEqual(10)
+    for (const f of files.data) expect(f.status).toMatch(/^(completed|cancelled)$/)
+    for (const f of files.data.filter((f) => f.status === 'completed')) {
+      const content = await t.client.vectorStores.files.content(f.id, { vector_store_id: store.id })
+      expect(content.data.length).toBeGreaterThan(0)
+    }
+    // The store's statistics count each completed file's chunks once.
+    const { rows } = await sql<{ lexeme: string; df: number; ndoc: number | null }>`
+      select s.lexeme, s.df, w.ndoc from lexeme_stats s
+      left join ts_stat(${`select tsv from chunks where vector_store_id = '${store.id}'`}) w on w.word = s.lexeme
+      where s.vector_store_id = ${store.id} and s.df is distinct from w.ndoc
+    `.execute(t.server.services.db)
+    expect(rows).toEqual([])
+    const chunkCounts = await sql<{ id: string }>`
+      select f.id from vector_store_files f
+      where f.vector_store_id = ${store.id} and f.chunk_count <> (select count(*) from chunks c where c.vector_store_id = f.vector_store_id and c.file_id = f.id)
+    `.execute(t.server.services.db)
+    expect(chunkCounts.rows).toEqual([])
+  })
+})

@@ -6,6 +6,7 @@ import * as m004 from './004_chunk_index_unique.ts'
 import * as m005 from './005_chunk_tsv_supplied.ts'
 import * as m006 from './006_chunk_storage_uncompressed.ts'
 import * as m007 from './007_vector_store_compat.ts'
+import * as m008 from './008_store_file_attempt.ts'
 
 /** Numbered migrations, applied in order at start-up; the same files serve PGlite and Postgres. */
 const migrations: Record<string, Migration> = {
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '005_chunk_tsv_supplied': m005,
   '006_chunk_storage_uncompressed': m006,
   '007_vector_store_compat': m007,
+  '008_store_file_attempt': m008,
 }
 
 export const migrationProvider: MigrationProvider = {

@@ -224,13 +224,15 @@ export async function upsertStoreFiles(
     const now = nowSeconds()
     const restarted = new Set<string>()
     for (const f of sorted) {
-      const status = statuses.get(storeFileKey(storeId, f.fileId))
+      const status = statuses.get(storeFileKey(storeId, f.fileId))?.status
       if (status === undefined || status === 'in_progress') continue
       restarted.add(f.fileId)
       await removeFileChunks(trx, storeId, f.fileId)
       await trx
         .updateTable('vector_store_files')
-        .set({ status: 'in_progress', last_error: JSON.stringify(null), usage_bytes: 0, chunking_strategy: JSON.stringify(f.chunking) })
+        // A new attempt: an ingestion of the earlier one still under way (its batch was cancelled)
+        // neither writes chunks for this one nor completes it.
+        .set((eb) => ({ status: 'in_progress', last_error: JSON.stringify(null), usage_bytes: 0, chunking_strategy: JSON.stringify(f.chunking), attempt: eb('attempt', '+', 1) }))
         .where('vector_store_id', '=', storeId)
         .where('id', '=', f.fileId)
         .execute()
@@ -304,24 +306,31 @@ export async function updateStoreFileAttributes(db: Db, project: string, storeId
 
 /**
  * Lock store files for a change to them, their chunks or their store's statistics, and return
- * their statuses (files not found are absent). Their stores first (against deletion, which locks
+ * their states (files not found are absent). Their stores first (against deletion, which locks
  * a store's row and then, cascading, its files'), then the files' rows; each in one order. Every
  * transaction that changes a store's files takes its locks this way, so none of them deadlock
  * with another (on Postgres, where they run concurrently).
  */
-export async function lockStoreFiles(db: Db, files: { storeId: string; fileId: string }[]): Promise<Map<string, string>> {
+export async function lockStoreFiles(db: Db, files: { storeId: string; fileId: string }[]): Promise<Map<string, StoreFileState>> {
   if (files.length === 0) return new Map()
   const storeIds = [...new Set(files.map((f) => f.storeId))]
   await db.selectFrom('vector_stores').select('id').where('id', 'in', storeIds).orderBy('id').forKeyShare().execute()
   const rows = await db
     .selectFrom('vector_store_files')
-    .select(['vector_store_id', 'id', 'status'])
+    .select(['vector_store_id', 'id', 'status', 'seq', 'attempt'])
     .where((eb) => eb.or(files.map((f) => eb.and([eb('vector_store_id', '=', f.storeId), eb('id', '=', f.fileId)]))))
     .orderBy('vector_store_id')
     .orderBy('id')
     .forUpdate()
     .execute()
-  return new Map(rows.map((r) => [storeFileKey(r.vector_store_id, r.id), r.status]))
+  return new Map(rows.map((r) => [storeFileKey(r.vector_store_id, r.id), { status: r.status, seq: String(r.seq), attempt: r.attempt }]))
+}
+
+/** A store file's status, and which ingestion of it is current (its row's `seq` and `attempt`). */
+export interface StoreFileState {
+  status: string
+  seq: string
+  attempt: number
 }
 
 export const storeFileKey = (storeId: string, fileId: string) => `${storeId}\u0000${fileId}`
