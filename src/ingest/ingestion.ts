@@ -438,7 +438,15 @@ class ChunkWriter {
     )
     const insert = () => insertChunks(this.db, rows)
     // A file removed from its store meanwhile (foreign key) retries without it: the others go on.
-    await insert().catch((err) => (isForeignKeyViolation(err) ? insert() : Promise.reject(err)))
+    // Each retry leaves out at least the file that failed it, so there are at most as many.
+    const files = new Set(chunks.map((c) => c.tally)).size
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await insert()
+      } catch (err) {
+        if (!isForeignKeyViolation(err) || attempt >= files) throw err
+      }
+    }
   }
 }
 

@@ -309,7 +309,9 @@ export async function updateStoreFileAttributes(db: Db, project: string, storeId
  * their states (files not found are absent). Their stores first (against deletion, which locks
  * a store's row and then, cascading, its files'), then the files' rows; each in one order. Every
  * transaction that changes a store's files takes its locks this way, so none of them deadlock
- * with another (on Postgres, where they run concurrently).
+ * with another (on Postgres, where they run concurrently). The files' rows are locked for no key
+ * update: that excludes the others, but not the key-share locks chunk inserts take on the rows
+ * they reference (in their own order), which would otherwise deadlock with these.
  */
 export async function lockStoreFiles(db: Db, files: { storeId: string; fileId: string }[]): Promise<Map<string, StoreFileState>> {
   if (files.length === 0) return new Map()
@@ -321,7 +323,7 @@ export async function lockStoreFiles(db: Db, files: { storeId: string; fileId: s
     .where((eb) => eb.or(files.map((f) => eb.and([eb('vector_store_id', '=', f.storeId), eb('id', '=', f.fileId)]))))
     .orderBy('vector_store_id')
     .orderBy('id')
-    .forUpdate()
+    .forNoKeyUpdate()
     .execute()
   return new Map(rows.map((r) => [storeFileKey(r.vector_store_id, r.id), { status: r.status, seq: String(r.seq), attempt: r.attempt }]))
 }
