@@ -207,8 +207,10 @@ export async function upsertStoreFiles(
   batchId: string | null = null,
 ): Promise<{ rows: VectorStoreFileRow[]; start: VectorStoreFileRow[] }> {
   if (files.length === 0) return { rows: [], start: [] }
-  const sorted = [...new Map(files.map((f) => [f.fileId, f])).values()].sort((a, b) => (a.fileId < b.fileId ? -1 : a.fileId > b.fileId ? 1 : 0))
-  const ids = sorted.map((f) => f.fileId)
+  // Each file once (its last entry), in the order given: that is the order they list in. Locks are
+  // taken in id order; the inserts need none (adds to one store take turns, below).
+  const unique = [...new Map(files.map((f) => [f.fileId, f])).values()]
+  const ids = unique.map((f) => f.fileId).sort()
   return db.transaction().execute(async (trx) => {
     const present = new Set(
       (await trx.selectFrom('files').select('id').where('id', 'in', ids).where('project_id', '=', project).orderBy('id').forKeyShare().execute()).map((r) => r.id),
@@ -223,7 +225,7 @@ export async function upsertStoreFiles(
     const statuses = await lockStoreFiles(trx, ids.map((fileId) => ({ storeId, fileId })))
     const now = nowSeconds()
     const restarted = new Set<string>()
-    for (const f of sorted) {
+    for (const f of unique) {
       const status = statuses.get(storeFileKey(storeId, f.fileId))?.status
       if (status === undefined || status === 'in_progress') continue
       restarted.add(f.fileId)
@@ -240,7 +242,7 @@ export async function upsertStoreFiles(
     const rows = await trx
       .insertInto('vector_store_files')
       .values(
-        sorted.map((f) => ({
+        unique.map((f) => ({
           vector_store_id: storeId,
           id: f.fileId,
           project_id: project,
