@@ -10,7 +10,7 @@ import { findActiveRun, getRunById, runPrerequisites, getRunRow, runToWire, unfi
 import { runStepRows, stepToWire } from '../store/repos/steps.ts'
 import { threadToWire } from '../store/repos/threads.ts'
 import type { MessageRow, RunRow, RunUpdate, ThreadRow } from '../store/tables.ts'
-import type { Db } from '../store/db.ts'
+import { isForeignKeyViolation, isUniqueViolation, type Db } from '../store/db.ts'
 import { ProviderRegistry } from '../providers/registry.ts'
 import { ZERO_USAGE, type Usage } from '../providers/types.ts'
 import type { ServerTool } from '../tools/types.ts'
@@ -24,9 +24,6 @@ import { sql } from 'kysely'
 import { assertTransition, isTerminal, RUN_STATUS_EVENT } from './transitions.ts'
 import type { FunctionToolCall, RunStatus } from '../protocol/objects.ts'
 import { checkToolResources } from '../files/tool-resources.ts'
-
-const UNIQUE_VIOLATION = '23505'
-const FOREIGN_KEY_VIOLATION = '23503'
 
 /**
  * Run semantics, independent of HTTP: creating runs, executing them on a queue, tool outputs,
@@ -176,12 +173,12 @@ export class RunEngine {
           if (early) early.started = { ...stored, seq }
           return { ...row, seq }
         })
-    }).catch(async (err: { code?: string }) => {
+    }).catch(async (err: unknown) => {
       early?.controller.abort(new RunCancelled())
       this.early.delete(row.id)
       // The thread was deleted between the lookup and the insert.
-      if (err?.code === FOREIGN_KEY_VIOLATION) throw notFound('thread', threadId)
-      if (err?.code !== UNIQUE_VIOLATION) throw err
+      if (isForeignKeyViolation(err)) throw notFound('thread', threadId)
+      if (!isUniqueViolation(err)) throw err
       // Another run was created meanwhile.
       throw activeRunError(threadId, (await findActiveRun(this.db, threadId))?.id)
     })

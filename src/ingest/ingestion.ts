@@ -1,6 +1,6 @@
 import type { AppServices } from '../services.ts'
 import { sql, type RawBuilder } from 'kysely'
-import type { Db } from '../store/db.ts'
+import { isForeignKeyViolation, type Db } from '../store/db.ts'
 import { fileStorage } from '../files/storage.ts'
 import * as stores from '../store/repos/vector-stores.ts'
 import { Chunker, type Chunk } from './chunk.ts'
@@ -469,7 +469,6 @@ async function insertChunks(db: Db, rows: RawBuilder<unknown>[]): Promise<void> 
   `.execute(db)
 }
 
-const isForeignKeyViolation = (err: unknown) => (err as { code?: string } | null)?.code === '23503'
 
 const ingestors = new WeakMap<AppServices, Ingestor>()
 

@@ -11,6 +11,13 @@ import type { Database } from './tables.ts'
 
 export type Db = Kysely<Database>
 
+/** A database error's SQLSTATE, for the few a caller answers differently (same on PGlite and Postgres). */
+const sqlState = (err: unknown) => (err as { code?: unknown } | null)?.code
+/** A row refers to one that is gone (e.g. deleted since the request looked it up). */
+export const isForeignKeyViolation = (err: unknown) => sqlState(err) === '23503'
+/** A unique index refused the row. */
+export const isUniqueViolation = (err: unknown) => sqlState(err) === '23505'
+
 export interface OpenedDatabase {
   db: Db
   kind: 'pglite' | 'postgres'

@@ -2,7 +2,7 @@ import { notFound } from '../../protocol/errors.ts'
 import type { Message } from '../../protocol/objects.ts'
 import type { CreateMessage } from '../../protocol/schemas.ts'
 import { newId, nowSeconds } from '../../protocol/ids.ts'
-import type { Db } from '../db.ts'
+import { isForeignKeyViolation, type Db } from '../db.ts'
 import { listPage, type ListQuery } from '../pagination.ts'
 import type { MessageRow } from '../tables.ts'
 
@@ -73,7 +73,7 @@ export async function insertClientMessage(db: Db, project: string, threadId: str
     const [row] = await insertMessages(db, [newClientMessage(project, threadId, input)])
     return row
   } catch (err) {
-    if ((err as { code?: unknown }).code === '23503') throw notFound('thread', threadId)
+    if (isForeignKeyViolation(err)) throw notFound('thread', threadId)
     throw err
   }
 }

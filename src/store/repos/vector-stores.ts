@@ -5,7 +5,7 @@ import type { VectorStoreFileBatch } from 'openai/resources/vector-stores/file-b
 import { notFound, vectorStoreFileNotFound } from '../../protocol/errors.ts'
 import { newId, nowSeconds } from '../../protocol/ids.ts'
 import type { ListPage } from '../../protocol/objects.ts'
-import type { Db } from '../db.ts'
+import { isForeignKeyViolation, type Db } from '../db.ts'
 import { listPage, type ListQuery } from '../pagination.ts'
 import { removeFileChunks } from '../../ingest/term-stats.ts'
 import type { FileBatchRow, VectorStoreFileRow, VectorStoreRow } from '../tables.ts'
@@ -398,7 +398,7 @@ export async function insertBatch(db: Db, project: string, storeId: string): Pro
     .executeTakeFirstOrThrow()
     .catch((err) => {
       // The store was deleted since the request found it (foreign key): as if it had not been found.
-      if ((err as { code?: string } | null)?.code === '23503') throw notFound('vector store', storeId)
+      if (isForeignKeyViolation(err)) throw notFound('vector store', storeId)
       throw err
     })
 }
