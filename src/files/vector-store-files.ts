@@ -28,10 +28,8 @@ export async function addFilesToStore(
   files: FileToAdd[],
   opts: { batchId?: string | null; defaultChunking?: ChunkingParam | null; defaultAttributes?: stores.Attributes } = {},
 ): Promise<VectorStoreFileRow[]> {
+  // Each file once (its last entry), in the order given; upsertStoreFiles 404s unknown ones.
   const unique = [...new Map(files.map((f) => [f.file_id, f])).values()]
-  const known = new Set((await getFileRows(services.db, project, unique.map((f) => f.file_id))).map((r) => r.id))
-  const missing = unique.find((f) => !known.has(f.file_id))
-  if (missing) throw notFound('file', missing.file_id)
   const { rows, start } = await stores.upsertStoreFiles(
     services.db,
     project,

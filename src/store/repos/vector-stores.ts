@@ -203,20 +203,19 @@ export async function upsertStoreFiles(
   db: Db,
   project: string,
   storeId: string,
+  /** Each file once, in the order they are to list in. */
   files: NewStoreFile[],
   batchId: string | null = null,
 ): Promise<{ rows: VectorStoreFileRow[]; start: VectorStoreFileRow[] }> {
   if (files.length === 0) return { rows: [], start: [] }
-  // Each file once (its last entry), in the order given: that is the order they list in. Locks are
-  // taken in id order; the inserts need none (adds to one store take turns, below).
-  const unique = [...new Map(files.map((f) => [f.fileId, f])).values()]
-  const ids = unique.map((f) => f.fileId).sort()
+  // Locks are taken in id order; the inserts need none (adds to one store take turns, below).
+  const ids = files.map((f) => f.fileId).sort()
   return db.transaction().execute(async (trx) => {
     const present = new Set(
       (await trx.selectFrom('files').select('id').where('id', 'in', ids).where('project_id', '=', project).orderBy('id').forKeyShare().execute()).map((r) => r.id),
     )
-    const missing = ids.find((id) => !present.has(id))
-    if (missing) throw notFound('file', missing)
+    const missing = files.find((f) => !present.has(f.fileId))
+    if (missing) throw notFound('file', missing.fileId)
     // Adds to one store take turns (this lock does not conflict with the key-share locks ingestion
     // and removals take): a file another add inserts is never met half-way through the insert
     // below, holding a row this add locked.
@@ -225,7 +224,7 @@ export async function upsertStoreFiles(
     const statuses = await lockStoreFiles(trx, ids.map((fileId) => ({ storeId, fileId })))
     const now = nowSeconds()
     const restarted = new Set<string>()
-    for (const f of unique) {
+    for (const f of files) {
       const status = statuses.get(storeFileKey(storeId, f.fileId))?.status
       if (status === undefined || status === 'in_progress') continue
       restarted.add(f.fileId)
@@ -242,7 +241,7 @@ export async function upsertStoreFiles(
     const rows = await trx
       .insertInto('vector_store_files')
       .values(
-        unique.map((f) => ({
+        files.map((f) => ({
           vector_store_id: storeId,
           id: f.fileId,
           project_id: project,
