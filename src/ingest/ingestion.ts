@@ -250,7 +250,7 @@ export class Ingestor {
    * Once ingestion pauses (its files already completed), refresh what autovacuum would: under a
    * steady stream of files the tables are analyzed once, not after every group.
    */
-  private maintainSoon(): void {
+  maintainSoon(): void {
     if (this.maintenance || this.stopped) return
     this.maintenance = this.maintain().finally(() => {
       this.maintenance = null
@@ -258,7 +258,7 @@ export class Ingestor {
   }
 
   /** Planner statistics and the full-text index's pending list, on the embedded database (no autovacuum there). */
-  async maintain(): Promise<void> {
+  private async maintain(): Promise<void> {
     if (this.services.database.kind !== 'pglite' || this.stopped) return
     await maintainRetrievalTables(this.services.db).catch((err) => this.services.log.warn({ err }, 'could not analyze the retrieval tables'))
   }
@@ -313,17 +313,23 @@ async function settleFiles(db: Db, tallies: FileTally[]): Promise<void> {
     const states = await stores.lockStoreFiles(trx, tallies)
     // Only this ingestion's store file: one removed and added again (a new row), or restarted by
     // a re-add after its batch was cancelled, is another ingestion's to complete, chunks and all.
-    const own = (t: FileTally) => {
-      const state = states.get(fileKey(t))
-      return state !== undefined && (t.run === null || (state.seq === t.run.seq && state.attempt === t.run.attempt)) ? state.status : null
-    }
-    const current = tallies.filter((t) => own(t) === 'in_progress')
+    const own = new Map(
+      tallies.map((t) => {
+        const state = states.get(fileKey(t))
+        const mine = state !== undefined && (t.run === null || (state.seq === t.run.seq && state.attempt === t.run.attempt))
+        return [t, mine ? state.status : null]
+      }),
+    )
+    const current = tallies.filter((t) => own.get(t) === 'in_progress')
     const completed = current.filter((t) => !t.error)
     const failed = current.filter((t) => t.error)
     // A file that failed part-way (e.g. a streamed file found not to be text) had some chunks
     // written: none of them stay searchable. Nor do those of files no longer in progress, unless
     // a duplicate job completed them.
-    const discard = tallies.filter((t) => (own(t) === 'in_progress' ? t.error : own(t) !== null && own(t) !== 'completed'))
+    const discard = tallies.filter((t) => {
+      const status = own.get(t)
+      return status === 'in_progress' ? t.error : status !== null && status !== 'completed'
+    })
     await deleteChunksOf(trx, discard.map((t) => ({ vector_store_id: t.storeId, id: t.fileId })))
     for (const [storeId, files] of Map.groupBy(completed, (t) => t.storeId)) {
       await addLexemeStats(trx, storeId, sumFrequencies(files.map((t) => t.documentFrequencies)))
@@ -491,5 +497,5 @@ export function registerIngestion(services: AppServices): void {
 export async function startIngestion(services: AppServices): Promise<void> {
   await ingestor(services).recover()
   // A database written by an earlier version (or process) may never have been analyzed.
-  void ingestor(services).maintain()
+  ingestor(services).maintainSoon()
 }
