@@ -140,12 +140,6 @@ function partsOf(source: LexemeSource, stepPieces: Map<string, string[]>): Part[
   return parts
 }
 
-/** A step's inner pieces analysed: (lexeme id, position) pairs from its second piece on, and the positions they take up. */
-interface StepLexemes {
-  pairs: number[]
-  width: number
-}
-
 async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<ChunkLexemes[]> {
   // Cleared only here, so the pieces a call finds known stay known until it is done.
   if (cache.size > CACHE_LIMIT) {
@@ -166,16 +160,17 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
   for (const pieces of stepPieces.values()) for (let k = 1; k < pieces.length - 1; k++) need(pieces[k])
   const analysed = unknown.size > 0 ? await analyse(db, [...unknown]) : null
   const lookup = (piece: string) => cache.get(piece) ?? analysed!.get(piece)!
-  const stepLexemes = new Map<string, StepLexemes>()
-  const innerOf = (step: string, pieces: string[]): StepLexemes => {
+  // A step's inner pieces analysed as one piece: their occurrences with positions shifted, their widths summed.
+  const stepLexemes = new Map<string, PieceLexemes>()
+  const innerOf = ({ step, pieces }: { step: string; pieces: string[] }): PieceLexemes => {
     let inner = stepLexemes.get(step)
     if (inner) return inner
-    inner = { pairs: [], width: 0 }
+    inner = { occurrences: [], width: 0 }
     for (let k = 1; k < pieces.length - 1; k++) {
       if (!pieces[k]) continue
       const known = lookup(pieces[k])
       const occ = known.occurrences
-      for (let j = 0; j < occ.length; j += 2) inner.pairs.push(occ[j], inner.width + occ[j + 1])
+      for (let j = 0; j < occ.length; j += 2) inner.occurrences.push(occ[j], inner.width + occ[j + 1])
       inner.width += known.width
     }
     stepLexemes.set(step, inner)
@@ -188,18 +183,9 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
     const touched: number[] = []
     let offset = 0
     for (const part of plan) {
-      let occ: number[]
-      let width: number
-      if (typeof part === 'string') {
-        if (!part) continue
-        const known = lookup(part)
-        occ = known.occurrences
-        width = known.width
-      } else {
-        const inner = innerOf(part.step, part.pieces)
-        occ = inner.pairs
-        width = inner.width
-      }
+      if (part === '') continue
+      const known = typeof part === 'string' ? lookup(part) : innerOf(part)
+      const occ = known.occurrences
       for (let k = 0; k < occ.length; k += 2) {
         const id = occ[k]
         const n = counts[id]
@@ -209,7 +195,7 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
           counts[id] = n + 1
         }
       }
-      offset += width
+      offset += known.width
     }
     let tsv = ''
     const lexemes: string[] = new Array(touched.length)
