@@ -18,14 +18,14 @@ const ANALYZE_SCALE_FACTOR = 0.1
 export async function maintainRetrievalTables(db: Db): Promise<void> {
   // Counts of changes reach the statistics views only now and then; ask for this session's now.
   await sql`select pg_stat_force_next_flush()`.execute(db)
-  const { rows } = await sql<{ relname: string; changed: number; tuples: number }>`
-    select s.relname, s.n_mod_since_analyze::float8 as changed, greatest(c.reltuples, 0)::float8 as tuples
+  const {
+    rows: [chunks],
+  } = await sql<{ changed: number; tuples: number }>`
+    select s.n_mod_since_analyze::float8 as changed, greatest(c.reltuples, 0)::float8 as tuples
     from pg_stat_user_tables s join pg_class c on c.oid = s.relid
     where s.schemaname = 'public' and s.relname = 'chunks'
   `.execute(db)
-  for (const table of rows) {
-    if (table.changed <= ANALYZE_THRESHOLD + ANALYZE_SCALE_FACTOR * table.tuples) continue
-    await sql`analyze chunks`.execute(db)
-    await sql`select gin_clean_pending_list('chunks_tsv'::regclass)`.execute(db)
-  }
+  if (!chunks || chunks.changed <= ANALYZE_THRESHOLD + ANALYZE_SCALE_FACTOR * chunks.tuples) return
+  await sql`analyze chunks`.execute(db)
+  await sql`select gin_clean_pending_list('chunks_tsv'::regclass)`.execute(db)
 }
