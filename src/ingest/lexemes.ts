@@ -9,7 +9,9 @@ import type { Db } from '../store/db.ts'
  * text's vector is the union of its whitespace-separated pieces' vectors with positions shifted.
  * Each distinct piece is analysed once by the database itself (same parser, stemmer and stop
  * words, so queries still match) and remembered; a chunk that may contain a tag (`<`) is analysed
- * whole. The result equals `to_tsvector('english', text)`.
+ * whole. The result equals `to_tsvector('english', text)`. It is sent in tsvector's binary format
+ * (`tsvectorrecv`): building it is a copy of each lexeme's bytes and two bytes per position, and
+ * the database reads it several times faster than the quoted text form it had to parse.
  */
 
 /** What `to_tsvector` makes of one piece: (lexeme id, position relative to the piece) pairs. */
@@ -20,8 +22,8 @@ interface PieceLexemes {
 }
 
 export interface ChunkLexemes {
-  /** tsvector input literal. */
-  tsv: string
+  /** The tsvector in binary format: a parameter for `$n::tsvector` (sent as binary by both drivers). */
+  tsv: Buffer
   /** Its distinct lexemes (for the store's document frequencies). */
   lexemes: string[]
 }
@@ -38,16 +40,14 @@ const ASCII_SPACE = /[ \t\n\v\f\r]+/
 let cache = new Map<string, PieceLexemes>()
 let lexemeIds = new Map<string, number>()
 let lexemeNames: string[] = []
-/** The lexemes quoted for a tsvector literal, by id. */
-let quotedNames: string[] = []
+/** The lexemes' UTF-8 bytes, by id. */
+let lexemeBytes: Buffer[] = []
 /**
  * Positions of each lexeme in the chunk being built: the first `positionCounts[id]` entries of
  * `positionsById[id]` (arrays keep their room from chunk to chunk; counts are reset per chunk).
  */
 let positionsById: number[][] = []
 let positionCounts = new Int32Array(1024)
-/** Positions as text (there are only 16384 of them). */
-const POSITION_TEXT = Array.from({ length: MAX_POS + 1 }, (_, i) => String(i))
 
 function lexemeId(lexeme: string): number {
   let id = lexemeIds.get(lexeme)
@@ -61,7 +61,7 @@ function lexemeId(lexeme: string): number {
       grown.set(positionCounts)
       positionCounts = grown
     }
-    quotedNames.push(`'${lexeme.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`)
+    lexemeBytes.push(Buffer.from(lexeme, 'utf8'))
   }
   return id
 }
@@ -146,7 +146,7 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
     cache = new Map()
     lexemeIds = new Map()
     lexemeNames = []
-    quotedNames = []
+    lexemeBytes = []
     positionsById = []
     positionCounts = new Int32Array(1024)
   }
@@ -197,18 +197,48 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
       }
       offset += known.width
     }
-    let tsv = ''
     const lexemes: string[] = new Array(touched.length)
-    for (let k = 0; k < touched.length; k++) {
-      const id = touched[k]
-      const at = positions[id]
-      tsv += (k ? ' ' : '') + quotedNames[id] + ':' + POSITION_TEXT[at[0]]
-      for (let j = 1, n = counts[id]; j < n; j++) tsv += ',' + POSITION_TEXT[at[j]]
-      counts[id] = 0
-      lexemes[k] = lexemeNames[id]
-    }
+    for (let k = 0; k < touched.length; k++) lexemes[k] = lexemeNames[touched[k]]
+    const tsv = binaryTsvector(touched, positions, counts)
     return { tsv, lexemes }
   })
+}
+
+/**
+ * The binary form of a tsvector (as `tsvectorrecv` reads it): the number of lexemes, then each
+ * lexeme's bytes, a NUL, its number of positions and the positions (16 bits, weight bits 0).
+ * Positions must be strictly increasing: those clamped to MAX_POS repeat and are dropped, as the
+ * text form's parser drops duplicates. Resets the counts of the lexemes it writes.
+ */
+function binaryTsvector(ids: readonly number[], positions: readonly number[][], counts: Int32Array): Buffer {
+  let size = 4
+  for (const id of ids) size += lexemeBytes[id].length + 3 + 2 * counts[id]
+  const out = Buffer.allocUnsafe(size)
+  out.writeInt32BE(ids.length, 0)
+  let at = 4
+  for (const id of ids) {
+    const bytes = lexemeBytes[id]
+    out.set(bytes, at)
+    at += bytes.length
+    out[at++] = 0
+    const countAt = at
+    at += 2
+    const at0 = at
+    const list = positions[id]
+    let last = 0
+    for (let j = 0, n = counts[id]; j < n; j++) {
+      const p = list[j]
+      if (p <= last) continue
+      out[at++] = p >> 8
+      out[at++] = p & 0xff
+      last = p
+    }
+    const written = (at - at0) >> 1
+    out[countAt] = written >> 8
+    out[countAt + 1] = written & 0xff
+    counts[id] = 0
+  }
+  return out.subarray(0, at)
 }
 
 /**

@@ -11,12 +11,17 @@
 /** What is prepared and cached: a statement that needs a plan per query opts out by starting with a comment. */
 export const DML = /^\s*(select|insert|update|delete|with)\b/i
 
+/** A parameter as the Bind carries it: text, binary (a type's binary input format), or null. */
+export type BindValue = string | Uint8Array | null
+
 /**
- * Parameters as text, as PGlite's own serializers write them for the types they go to; `null`
- * when one needs the type to be known (arrays, objects, bytes): those take PGlite's `query`.
+ * Parameters as the Bind carries them: text, as PGlite's own serializers write them for the types
+ * they go to, and bytes as they are, in binary format (ingestion sends tsvectors built in their
+ * binary form: the database reads that much faster than the text form); `null` when one needs
+ * the type to be known (arrays, objects): those take PGlite's `query`.
  */
-export function textParams(params: readonly unknown[]): (string | null)[] | null {
-  const out: (string | null)[] = []
+export function bindValues(params: readonly unknown[]): BindValue[] | null {
+  const out: BindValue[] = []
   for (const value of params) {
     if (value === null || value === undefined) out.push(null)
     else if (typeof value === 'string') out.push(value)
@@ -24,6 +29,7 @@ export function textParams(params: readonly unknown[]): (string | null)[] | null
     else if (typeof value === 'bigint') out.push(String(value))
     else if (typeof value === 'boolean') out.push(value ? 't' : 'f')
     else if (value instanceof Date) out.push(value.toISOString())
+    else if (value instanceof Uint8Array) out.push(value)
     else return null
   }
   return out
@@ -35,23 +41,26 @@ const HEAD_ROOM = 1 + 4 + 1 + 64
 const TAIL = Uint8Array.from([0x44, 0, 0, 0, 6, 0x50, 0, 0x45, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0x53, 0, 0, 0, 4])
 
 /**
- * A Bind of `values` (all in text format, text results) to a statement named later, followed by
- * Describe, Execute and Sync; room is left in front for the head (see `bindMessages`).
+ * A Bind of `values` (strings in text format, bytes in binary; text results) to a statement named
+ * later, followed by Describe, Execute and Sync; room is left in front for the head (see `bindMessages`).
  */
-export function encodeBind(values: readonly (string | null)[]): Uint8Array {
+export function encodeBind(values: readonly BindValue[]): Uint8Array {
   let size = HEAD_ROOM + 2 + 2 * values.length + 2 + 2 + TAIL.length
-  const lengths = values.map((v) => (v === null ? -1 : Buffer.byteLength(v)))
+  const lengths = values.map((v) => (v === null ? -1 : typeof v === 'string' ? Buffer.byteLength(v) : v.length))
   for (const n of lengths) size += 4 + Math.max(n, 0)
   // Its own memory (not the shared pool of small buffers): it is transferred to the other thread.
   const out = Buffer.allocUnsafeSlow(size)
   let at = HEAD_ROOM
   at = out.writeUInt16BE(values.length, at)
-  out.fill(0, at, at + 2 * values.length) // every parameter in text format
-  at += 2 * values.length
+  for (const v of values) at = out.writeUInt16BE(v instanceof Uint8Array ? 1 : 0, at) // format: binary or text
   at = out.writeUInt16BE(values.length, at)
   values.forEach((v, i) => {
     at = out.writeInt32BE(lengths[i], at)
-    if (v !== null) at += out.write(v, at, 'utf8')
+    if (typeof v === 'string') at += out.write(v, at, 'utf8')
+    else if (v !== null) {
+      out.set(v, at)
+      at += v.length
+    }
   })
   at = out.writeUInt16BE(0, at) // results in text format
   out.set(TAIL, at)

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads'
-import { DML, encodeBind, textParams } from './pglite-bind.ts'
+import { bindValues, DML, encodeBind } from './pglite-bind.ts'
 
 /** What the pool needs of an embedded database: ordered queries, and closing it. */
 export interface EmbeddedPostgres {
@@ -67,8 +67,8 @@ export class PGliteThread implements EmbeddedPostgres {
   query(sql: string, params?: readonly unknown[]): Promise<{ rows: Record<string, unknown>[]; affectedRows: number }> {
     if (this.failure) return Promise.reject(this.failure)
     if (this.closing) return Promise.reject(new Error('The embedded database is closed.'))
-    // DML with text parameters goes prepared, its Bind encoded here (see pglite-bind.ts).
-    const values = DML.test(sql) ? textParams(params ?? []) : null
+    // DML with text (or binary) parameters goes prepared, its Bind encoded here (see pglite-bind.ts).
+    const values = DML.test(sql) ? bindValues(params ?? []) : null
     if (values) {
       const bind = encodeBind(values)
       return this.send({ sql, bind }, [bind.buffer as ArrayBuffer])

@@ -156,10 +156,11 @@ describe('full-text vectors of overlapping chunks, built from their shared steps
       // Windows of whole steps come with their steps (those are what this test is about).
       if (opts.maxTokens % (opts.maxTokens - opts.overlapTokens) === 0) expect(chunks.filter((c) => c.steps).length).toBeGreaterThan(chunks.length / 2)
       const built = await chunkLexemes(t.server.services.db, chunks)
+      // Each vector as the parameter ingestion sends (binary tsvector), next to its chunk's text.
       const { rows } = await sql<{ i: number; ours: string; theirs: string }>`
-        select i::int, ours::tsvector::text as ours, to_tsvector('english', text)::text as theirs
-        from unnest(${chunks.map((c) => c.text)}::text[], ${built.map((b) => b.tsv)}::text[]) with ordinality as u(text, ours, i)
-        where ours::tsvector is distinct from to_tsvector('english', text)
+        select i, ours::text as ours, to_tsvector('english', text)::text as theirs
+        from (values ${sql.join(chunks.map((c, i) => sql`(${i}::int, ${c.text}::text, ${built[i].tsv}::tsvector)`))}) as u(i, text, ours)
+        where ours is distinct from to_tsvector('english', text)
       `.execute(t.server.services.db)
       expect(rows, JSON.stringify(opts)).toEqual([])
       // The same chunks as plain texts (no steps): the same vectors.
