@@ -17,8 +17,9 @@ export type BindValue = string | Uint8Array | null
 /**
  * Parameters as the Bind carries them: text, as PGlite's own serializers write them for the types
  * they go to, and bytes as they are, in binary format (ingestion sends tsvectors built in their
- * binary form: the database reads that much faster than the text form); `null` when one needs
- * the type to be known (arrays, objects): those take PGlite's `query`.
+ * binary form: the database reads that much faster than the text form), arrays of numbers in
+ * array syntax; `null` when one needs the type to be known (other arrays, objects): those take
+ * PGlite's `query`.
  */
 export function bindValues(params: readonly unknown[]): BindValue[] | null {
   const out: BindValue[] = []
@@ -30,6 +31,7 @@ export function bindValues(params: readonly unknown[]): BindValue[] | null {
     else if (typeof value === 'boolean') out.push(value ? 't' : 'f')
     else if (value instanceof Date) out.push(value.toISOString())
     else if (value instanceof Uint8Array) out.push(value)
+    else if (Array.isArray(value) && value.every((n) => typeof n === 'number')) out.push(`{${value.join(',')}}`) // real[] (embeddings)
     else return null
   }
   return out

@@ -73,6 +73,8 @@ export class PGliteThread implements EmbeddedPostgres {
       const bind = encodeBind(values)
       return this.send({ sql, bind }, [bind.buffer as ArrayBuffer])
     }
+    // PGlite's `query` would send bytes as text: only the Bind above carries them in binary.
+    if (params?.some((p) => p instanceof Uint8Array)) return Promise.reject(new Error('Binary parameters need a statement whose other parameters are text, numbers or arrays of numbers.'))
     return this.send({ sql, params })
   }
 
