@@ -233,6 +233,9 @@ export class Ingestor {
           if (this.stopped) return
         }
         for (const chunk of chunker.finish()) await writer.add(tally, chunk)
+        // Small files are read without waiting: let the database's replies (a batch's lexemes,
+        // ready to be sent) and requests in, so the next batch goes out while this thread cuts chunks.
+        if (!large) await new Promise((resolve) => setImmediate(resolve))
       } catch (err) {
         if (this.stopped) return
         tally.error = ingestFailure(err)
@@ -261,6 +264,10 @@ export class Ingestor {
   private async maintain(): Promise<void> {
     if (this.services.database.kind !== 'pglite' || this.stopped) return
     await maintainRetrievalTables(this.services.db).catch((err) => this.services.log.warn({ err }, 'could not analyze the retrieval tables'))
+    // The embedded database runs without a checkpointer: its WAL grows until max_wal_size (kept
+    // in memory when the database is). A checkpoint lets the WAL files ingestion filled be reused
+    // by the next one, instead of new 16 MB files created and zero-filled in fresh memory.
+    if (!this.stopped) await sql`checkpoint`.execute(this.services.db).catch((err) => this.services.log.warn({ err }, 'could not checkpoint'))
   }
 }
 
@@ -354,7 +361,7 @@ function sumFrequencies(maps: Map<string, number>[]): Map<string, number> {
 /** Batches cut and not yet written (their lexemes, embeddings or insert under way): bounds memory. */
 const MAX_PENDING = 3
 /** A writer's first batch is smaller, so the database has work while the next ones are cut. */
-const FIRST_BATCH = 50
+const FIRST_BATCH = 16
 
 interface PendingChunk {
   tally: FileTally
