@@ -16,6 +16,8 @@ export class BytePairEncoder {
   private readonly ranks = new Map<string, number>()
   /** Rank → token bytes (as latin1). */
   private readonly bytes: string[] = []
+  /** Ranks of two-byte tokens by `first << 8 | second` (-1: no such token): most merges look these up. */
+  private readonly pairs = new Int32Array(1 << 16).fill(-1)
 
   constructor(file: RankFile) {
     // Lines: `<ignored> <first rank> <base64 token> <base64 token> …`, ranks consecutive.
@@ -27,6 +29,7 @@ export class BytePairEncoder {
         const token = Buffer.from(fields[i], 'base64').toString('latin1')
         this.ranks.set(token, first + i - 2)
         this.bytes[first + i - 2] = token
+        if (token.length === 2) this.pairs[(token.charCodeAt(0) << 8) | token.charCodeAt(1)] = first + i - 2
       }
     }
     for (const [text, rank] of Object.entries(file.special_tokens)) this.bytes[rank] = Buffer.from(text, 'utf8').toString('latin1')
@@ -65,12 +68,16 @@ export class BytePairEncoder {
       if (best < pairRanks.length) pairRanks[best] = this.rankOf(s, starts[best], starts[best + 2])
     }
     for (let k = 0; k < starts.length - 1; k++) {
-      const rank = this.ranks.get(s.slice(starts[k], starts[k + 1]))
-      if (rank !== undefined) out.push(rank)
+      const rank = this.rankOf(s, starts[k], starts[k + 1])
+      if (rank !== Infinity) out.push(rank)
     }
   }
 
   private rankOf(s: string, from: number, to: number): number {
+    if (to - from === 2) {
+      const rank = this.pairs[(s.charCodeAt(from) << 8) | s.charCodeAt(from + 1)]
+      return rank < 0 ? Infinity : rank
+    }
     return this.ranks.get(s.slice(from, to)) ?? Infinity
   }
 }
