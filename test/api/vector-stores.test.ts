@@ -159,6 +159,11 @@ describe('vector stores', () => {
 
     const hits = await t.client.vectorStores.search(store.id, { query: 'topic7' })
     expect(hits.data[0].file_id).toBe(small[7].id)
+
+    // Deleting the store deletes its statistics (a trigger: they have no foreign key).
+    await t.client.vectorStores.delete(store.id)
+    const left = await db.selectFrom('lexeme_stats').select((eb) => eb.fn.countAll<string>().as('n')).where('vector_store_id', '=', store.id).executeTakeFirstOrThrow()
+    expect(Number(left.n)).toBe(0)
   })
 
   it('ranks chunks of equal term weight by how close the query terms stand (proximity breaks ties)', async () => {

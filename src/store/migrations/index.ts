@@ -7,6 +7,7 @@ import * as m005 from './005_chunk_tsv_supplied.ts'
 import * as m006 from './006_chunk_storage_uncompressed.ts'
 import * as m007 from './007_vector_store_compat.ts'
 import * as m008 from './008_store_file_attempt.ts'
+import * as m009 from './009_lexeme_stats_unchecked.ts'
 
 /** Numbered migrations, applied in order at start-up; the same files serve PGlite and Postgres. */
 const migrations: Record<string, Migration> = {
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '006_chunk_storage_uncompressed': m006,
   '007_vector_store_compat': m007,
   '008_store_file_attempt': m008,
+  '009_lexeme_stats_unchecked': m009,
 }
 
 export const migrationProvider: MigrationProvider = {
