@@ -82,12 +82,70 @@ export function chunkLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<C
   return result
 }
 
+/** A step's pieces, and its inner pieces (all but the first and last) analysed as one, once all are known. */
+interface StepParts {
+  pieces: string[]
+  inner: PieceLexemes | null
+}
+
 /**
- * What a chunk is analysed as, in order: pieces (analysed one by one), and the inner pieces of
- * steps (all but a step's first and last, which may join the neighbouring step's into one piece).
- * Overlapping chunks share steps, so a step's inner pieces are looked up once for both.
+ * What a chunk is analysed as, in order: pieces (their lexemes, or the piece itself while it is
+ * not known yet), and the inner pieces of steps (a step's first and last piece may join the
+ * neighbouring step's into one piece). Overlapping chunks share steps, so a step's inner pieces
+ * are looked up once for both.
  */
-type Part = string | { step: string; pieces: string[] }
+type Part = PieceLexemes | string | StepParts
+
+const NOTHING: PieceLexemes = { occurrences: [], width: 0 }
+
+/**
+ * One call's look-ups: each piece is looked up in the cache once (the cache is large, and most of
+ * the time went to looking pieces up in it twice); those not in it are collected for the database.
+ */
+class Lookups {
+  readonly unknown = new Set<string>()
+  readonly steps = new Map<string, StepParts>()
+
+  /** The piece's lexemes if known; else the piece, noted as unknown. */
+  piece(piece: string): PieceLexemes | string {
+    if (!piece) return NOTHING
+    const known = cache.get(piece)
+    if (known) return known
+    this.unknown.add(piece)
+    return piece
+  }
+
+  step(step: string): StepParts {
+    let parts = this.steps.get(step)
+    if (parts) return parts
+    const pieces = step.split(ASCII_SPACE)
+    parts = { pieces, inner: null }
+    if (pieces.length > 2) {
+      const known: PieceLexemes[] = []
+      for (let k = 1; k < pieces.length - 1; k++) {
+        const p = this.piece(pieces[k])
+        if (typeof p === 'string') break
+        known.push(p)
+      }
+      // All known: combined now; else once the database has analysed the rest (and the rest looked up).
+      if (known.length === pieces.length - 2) parts.inner = joined(known)
+      else for (let k = known.length + 2; k < pieces.length - 1; k++) this.piece(pieces[k])
+    }
+    this.steps.set(step, parts)
+    return parts
+  }
+}
+
+/** Pieces analysed as one: their occurrences with positions shifted, their widths summed. */
+function joined(pieces: readonly PieceLexemes[]): PieceLexemes {
+  const out: PieceLexemes = { occurrences: [], width: 0 }
+  for (const known of pieces) {
+    const occ = known.occurrences
+    for (let j = 0; j < occ.length; j += 2) out.occurrences.push(occ[j], out.width + occ[j + 1])
+    out.width += known.width
+  }
+  return out
+}
 
 const isAsciiSpace = (c: number) => c === 32 || (c >= 9 && c <= 13)
 
@@ -116,27 +174,27 @@ function trimmedOnlyAsciiSpace(text: string, steps: readonly string[]): boolean 
   return text.length > 0 && lead + trail === joined - text.length
 }
 
-function partsOf(source: LexemeSource, stepPieces: Map<string, string[]>): Part[] {
+function partsOf(source: LexemeSource, lookups: Lookups): Part[] {
   const text = typeof source === 'string' ? source : source.text
   const steps = typeof source === 'string' ? null : source.steps
-  if (mayHoldTag(text)) return [text]
-  if (!steps || !trimmedOnlyAsciiSpace(text, steps)) return text.split(ASCII_SPACE)
+  if (mayHoldTag(text)) return [lookups.piece(text)]
+  if (!steps || !trimmedOnlyAsciiSpace(text, steps)) return text.split(ASCII_SPACE).map((piece) => lookups.piece(piece))
   // The pieces of `steps.join('')`: each step's inner pieces, and at each boundary the last piece
   // of one step joined to the first of the next (one piece unless a space is between them).
   const parts: Part[] = []
   let carry = ''
   for (const step of steps) {
-    let pieces = stepPieces.get(step)
-    if (!pieces) stepPieces.set(step, (pieces = step.split(ASCII_SPACE)))
+    const stepParts = lookups.step(step)
+    const pieces = stepParts.pieces
     if (pieces.length === 1) {
       carry += pieces[0]
       continue
     }
-    parts.push(carry + pieces[0])
-    if (pieces.length > 2) parts.push({ step, pieces })
+    parts.push(lookups.piece(carry + pieces[0]))
+    if (pieces.length > 2) parts.push(stepParts)
     carry = pieces[pieces.length - 1]
   }
-  parts.push(carry)
+  parts.push(lookups.piece(carry))
   return parts
 }
 
@@ -150,31 +208,18 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
     positionsById = []
     positionCounts = new Int32Array(1024)
   }
-  const stepPieces = new Map<string, string[]>()
-  const plans = chunks.map((chunk) => partsOf(chunk, stepPieces))
-  const unknown = new Set<string>()
-  const need = (piece: string) => {
-    if (piece && !cache.has(piece)) unknown.add(piece)
-  }
-  for (const plan of plans) for (const part of plan) if (typeof part === 'string') need(part)
-  for (const pieces of stepPieces.values()) for (let k = 1; k < pieces.length - 1; k++) need(pieces[k])
-  const analysed = unknown.size > 0 ? await analyse(db, [...unknown]) : null
+  const lookups = new Lookups()
+  const plans = chunks.map((chunk) => partsOf(chunk, lookups))
+  const analysed = lookups.unknown.size > 0 ? await analyse(db, [...lookups.unknown]) : null
+  // Pieces not known before the call: the cache has the short ones now, `analysed` all of them.
   const lookup = (piece: string) => cache.get(piece) ?? analysed!.get(piece)!
-  // A step's inner pieces analysed as one piece: their occurrences with positions shifted, their widths summed.
-  const stepLexemes = new Map<string, PieceLexemes>()
-  const innerOf = ({ step, pieces }: { step: string; pieces: string[] }): PieceLexemes => {
-    let inner = stepLexemes.get(step)
-    if (inner) return inner
-    inner = { occurrences: [], width: 0 }
-    for (let k = 1; k < pieces.length - 1; k++) {
-      if (!pieces[k]) continue
-      const known = lookup(pieces[k])
-      const occ = known.occurrences
-      for (let j = 0; j < occ.length; j += 2) inner.occurrences.push(occ[j], inner.width + occ[j + 1])
-      inner.width += known.width
-    }
-    stepLexemes.set(step, inner)
-    return inner
+  const resolve = (part: Part): PieceLexemes => {
+    if (typeof part === 'string') return lookup(part)
+    if ('occurrences' in part) return part
+    if (part.inner) return part.inner
+    const inner: PieceLexemes[] = []
+    for (let k = 1; k < part.pieces.length - 1; k++) inner.push(part.pieces[k] ? lookup(part.pieces[k]) : NOTHING)
+    return (part.inner = joined(inner))
   }
   // `touched` lists the ids the chunk uses, in order of first use.
   const positions = positionsById
@@ -183,8 +228,7 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
     const touched: number[] = []
     let offset = 0
     for (const part of plan) {
-      if (part === '') continue
-      const known = typeof part === 'string' ? lookup(part) : innerOf(part)
+      const known = resolve(part)
       const occ = known.occurrences
       for (let k = 0; k < occ.length; k += 2) {
         const id = occ[k]
