@@ -188,7 +188,7 @@ export class Ingestor {
         await removeFileChunks(trx, row.vector_store_id, row.id)
       })
     }
-    await deleteChunksOf(db, rows.filter((r) => r.chunk_count === 0))
+    await deleteChunksOf(db, rows.filter((r) => r.chunk_count === 0).map((r) => ({ storeId: r.vector_store_id, fileId: r.id })))
     const writer = new ChunkWriter(db, this.embedder, this.abort.signal)
     let unsettled: FileTally[] = []
     let unsettledBytes = 0
@@ -287,26 +287,31 @@ function ingestFailure(err: unknown): { code: string; message: string } {
 /** The group's files still in progress, with their names, places and sizes: one query, smallest first. */
 async function groupRows(db: Db, jobs: Job[]) {
   if (jobs.length === 0) return []
-  return db
-    .selectFrom('vector_store_files as vf')
-    .leftJoin('files as f', (j) => j.onRef('f.id', '=', 'vf.id').onRef('f.project_id', '=', 'vf.project_id'))
-    .select(['vf.vector_store_id', 'vf.id', 'vf.seq', 'vf.attempt', 'vf.chunking_strategy', 'vf.chunk_count', 'f.filename', 'f.storage_key', 'f.bytes'])
-    .where('vf.status', '=', 'in_progress')
-    .where((eb) => eb.or(jobs.map((j) => eb.and([eb('vf.vector_store_id', '=', j.storeId), eb('vf.id', '=', j.fileId)]))))
-    .orderBy('f.bytes')
-    .orderBy('vf.seq')
-    .execute()
+  const { rows } = await sql<{
+    vector_store_id: string
+    id: string
+    seq: string | number
+    attempt: number
+    chunking_strategy: unknown
+    chunk_count: number
+    filename: string | null
+    storage_key: string | null
+    bytes: string | number | null
+  }>`
+    select vf.vector_store_id, vf.id, vf.seq, vf.attempt, vf.chunking_strategy, vf.chunk_count, f.filename, f.storage_key, f.bytes
+    from vector_store_files vf
+    join ${stores.storeFilePairs(jobs)} on vf.vector_store_id = t.vector_store_id and vf.id = t.id
+    left join files f on f.id = vf.id and f.project_id = vf.project_id
+    where vf.status = 'in_progress'
+    order by f.bytes, vf.seq
+  `.execute(db)
+  return rows
 }
 
-type FileKey = { vector_store_id: string; id: string }
-
 /** Delete the chunks of these store files (one statement). */
-async function deleteChunksOf(db: Db, files: FileKey[]): Promise<void> {
+async function deleteChunksOf(db: Db, files: { storeId: string; fileId: string }[]): Promise<void> {
   if (files.length === 0) return
-  await db
-    .deleteFrom('chunks')
-    .where((eb) => eb.or(files.map((f) => eb.and([eb('vector_store_id', '=', f.vector_store_id), eb('file_id', '=', f.id)]))))
-    .execute()
+  await sql`delete from chunks c using ${stores.storeFilePairs(files)} where c.vector_store_id = t.vector_store_id and c.file_id = t.id`.execute(db)
 }
 
 /**
@@ -337,7 +342,7 @@ async function settleFiles(db: Db, tallies: FileTally[]): Promise<void> {
       const status = own.get(t)
       return status === 'in_progress' ? t.error : status !== null && status !== 'completed'
     })
-    await deleteChunksOf(trx, discard.map((t) => ({ vector_store_id: t.storeId, id: t.fileId })))
+    await deleteChunksOf(trx, discard)
     for (const [storeId, files] of Map.groupBy(completed, (t) => t.storeId)) {
       await addLexemeStats(trx, storeId, sumFrequencies(files.map((t) => t.documentFrequencies)))
     }
