@@ -4,7 +4,7 @@ import { isForeignKeyViolation, type Db } from '../store/db.ts'
 import { fileStorage } from '../files/storage.ts'
 import * as stores from '../store/repos/vector-stores.ts'
 import { Chunker, type Chunk } from './chunk.ts'
-import { addLexemeStats, removeFileChunks } from './term-stats.ts'
+import { addLexemeStats, lexemeCounts, removeFileChunks, type LexemeCounts } from './term-stats.ts'
 import { Embedder } from './embeddings.ts'
 import { chunkLexemes, type ChunkLexemes } from './lexemes.ts'
 import { IngestError } from './parse.ts'
@@ -196,6 +196,9 @@ export class Ingestor {
       const tallies = unsettled
       unsettled = []
       unsettledBytes = 0
+      // The stores' statistics are summed once every chunk is counted, while the last inserts run.
+      await writer.counted()
+      const counts = countsByStore(tallies)
       try {
         await writer.flush()
       } catch (err) {
@@ -204,7 +207,7 @@ export class Ingestor {
         for (const t of tallies) t.error ??= SERVER_ERROR
         await writer.abandon()
       }
-      if (!this.stopped) await settleFiles(db, tallies).catch((err) => log.error({ err }, 'could not record the outcome of file ingestion'))
+      if (!this.stopped) await settleFiles(db, tallies, counts).catch((err) => log.error({ err }, 'could not record the outcome of file ingestion'))
     }
     // The next file is read (and a small one parsed) while this one is chunked: reading many small
     // files one after another left this thread waiting on the disk between them.
@@ -319,7 +322,16 @@ async function deleteChunksOf(db: Db, files: { storeId: string; fileId: string }
  * waits here and then finds them no longer in progress; a file cancelled or removed meanwhile
  * keeps nothing.
  */
-async function settleFiles(db: Db, tallies: FileTally[]): Promise<void> {
+/** Each store's statistics from its files ingested without error (what completes them adds, unless some are not completed after all). */
+function countsByStore(tallies: FileTally[]): Map<string, { files: FileTally[]; counts: LexemeCounts }> {
+  const out = new Map<string, { files: FileTally[]; counts: LexemeCounts }>()
+  for (const [storeId, files] of Map.groupBy(tallies.filter((t) => !t.error), (t) => t.storeId)) {
+    out.set(storeId, { files, counts: lexemeCounts(files.map((t) => t.documentFrequencies)) })
+  }
+  return out
+}
+
+async function settleFiles(db: Db, tallies: FileTally[], summed?: ReturnType<typeof countsByStore>): Promise<void> {
   if (tallies.length === 0) return
   await db.transaction().execute(async (trx) => {
     const states = await stores.lockStoreFiles(trx, tallies)
@@ -344,7 +356,9 @@ async function settleFiles(db: Db, tallies: FileTally[]): Promise<void> {
     })
     await deleteChunksOf(trx, discard)
     for (const [storeId, files] of Map.groupBy(completed, (t) => t.storeId)) {
-      await addLexemeStats(trx, storeId, sumFrequencies(files.map((t) => t.documentFrequencies)))
+      const pre = summed?.get(storeId)
+      const same = pre !== undefined && pre.files.length === files.length && files.every((t, i) => t === pre.files[i])
+      await addLexemeStats(trx, storeId, same ? pre.counts : lexemeCounts(files.map((t) => t.documentFrequencies)))
     }
     await stores.completeStoreFiles(
       trx,
@@ -355,13 +369,6 @@ async function settleFiles(db: Db, tallies: FileTally[]): Promise<void> {
 }
 
 const fileKey = (t: FileTally) => stores.storeFileKey(t.storeId, t.fileId)
-
-function sumFrequencies(maps: Map<string, number>[]): Map<string, number> {
-  if (maps.length === 1) return maps[0]
-  const sum = new Map<string, number>()
-  for (const m of maps) for (const [lexeme, n] of m) sum.set(lexeme, (sum.get(lexeme) ?? 0) + n)
-  return sum
-}
 
 /** Batches cut and not yet written (their lexemes, embeddings or insert under way): bounds memory. */
 const MAX_PENDING = 3
@@ -404,6 +411,12 @@ class ChunkWriter {
     while (this.pending.length > MAX_PENDING) await this.pending.shift()
     // Let the server answer requests between batches.
     await new Promise((resolve) => setImmediate(resolve))
+  }
+
+  /** Resolves once every chunk added so far is counted into its file's tally (its insert may still run). */
+  async counted(): Promise<void> {
+    if (this.batch.length > 0) this.submit()
+    await this.sent
   }
 
   /** Write everything still pending; rethrows the first failure (once). */

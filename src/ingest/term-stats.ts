@@ -24,19 +24,34 @@ export async function addFileStats(db: Db, storeId: string, fileId: string, chun
 /** Lexemes upserted per statement. */
 const STATS_BATCH = 5000
 
+/** Document frequencies of lexemes, sorted by lexeme (the order rows are locked in). */
+export interface LexemeCounts {
+  lexemes: string[]
+  dfs: number[]
+}
+
+/** The sum of files' document frequencies, sorted. */
+export function lexemeCounts(files: readonly Map<string, number>[]): LexemeCounts {
+  let sum = files[0] ?? new Map<string, number>()
+  if (files.length > 1) {
+    sum = new Map()
+    for (const m of files) for (const [lexeme, n] of m) sum.set(lexeme, (sum.get(lexeme) ?? 0) + n)
+  }
+  const lexemes = [...sum.keys()].sort()
+  return { lexemes, dfs: lexemes.map((l) => sum.get(l)!) }
+}
+
 /**
  * Count just-inserted chunks into their store's statistics from the document frequencies
  * ingestion collected while building the chunks' vectors (no pass over the index). The files'
  * chunk counts are set with their completion (`completeStoreFiles`).
  */
-export async function addLexemeStats(db: Db, storeId: string, df: Map<string, number>): Promise<void> {
+export async function addLexemeStats(db: Db, storeId: string, { lexemes, dfs }: LexemeCounts): Promise<void> {
   // Ordered by lexeme, so concurrent ingestions into one store lock rows in the same order.
-  const lexemes = [...df.keys()].sort()
   for (let i = 0; i < lexemes.length; i += STATS_BATCH) {
-    const part = lexemes.slice(i, i + STATS_BATCH)
     await sql`
       insert into lexeme_stats (vector_store_id, lexeme, df)
-      select ${storeId}, t.lexeme, t.df from unnest(${part}::text[], ${part.map((l) => df.get(l)!)}::int[]) as t(lexeme, df) order by t.lexeme
+      select ${storeId}, t.lexeme, t.df from unnest(${lexemes.slice(i, i + STATS_BATCH)}::text[], ${dfs.slice(i, i + STATS_BATCH)}::int[]) as t(lexeme, df) order by t.lexeme
       on conflict (vector_store_id, lexeme) do update set df = lexeme_stats.df + excluded.df
     `.execute(db)
   }
