@@ -207,8 +207,9 @@ describe('vector stores', () => {
   })
 
   it('cancels a batch: files not yet ingested become cancelled', async () => {
+    // Enough text (3 MB) that its ingestion cannot be over before the cancel lands, however fast it got.
     const ids = []
-    for (let i = 0; i < 6; i++) ids.push((await upload(t.client, `c${i}.txt`, `cancellable document number ${i} `.repeat(2000))).id)
+    for (let i = 0; i < 24; i++) ids.push((await upload(t.client, `c${i}.txt`, `cancellable document number ${i} `.repeat(4000))).id)
     const store = await t.client.vectorStores.create({ name: 'cancel' })
     const batch = await t.client.vectorStores.fileBatches.create(store.id, { file_ids: ids })
     expect(batch.status).toBe('in_progress')
@@ -218,7 +219,7 @@ describe('vector stores', () => {
     const final = await t.client.vectorStores.fileBatches.retrieve(batch.id, { vector_store_id: store.id })
     expect(final.status).toBe('cancelled')
     expect(final.file_counts.cancelled).toBeGreaterThan(0)
-    expect(final.file_counts.cancelled + final.file_counts.completed).toBe(6)
+    expect(final.file_counts.cancelled + final.file_counts.completed).toBe(24)
     const cancelledFiles = await t.client.vectorStores.fileBatches.listFiles(batch.id, { vector_store_id: store.id, filter: 'cancelled' })
     const cancelledIds = new Set(cancelledFiles.data.map((f) => f.id))
     // Cancelled files left nothing searchable behind.
