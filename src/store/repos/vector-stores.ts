@@ -238,33 +238,19 @@ export async function upsertStoreFiles(
         .where('id', '=', f.fileId)
         .execute()
     }
-    const rows = await trx
-      .insertInto('vector_store_files')
-      .values(
-        files.map((f) => ({
-          vector_store_id: storeId,
-          id: f.fileId,
-          project_id: project,
-          created_at: now,
-          status: 'in_progress',
-          last_error: JSON.stringify(null),
-          usage_bytes: 0,
-          chunking_strategy: JSON.stringify(f.chunking),
-          attributes: JSON.stringify(f.attributes ?? null),
-          batch_id: batchId,
-        })),
-      )
-      // A file already here (or added by a concurrent request since it was looked for) keeps its
-      // status: its ingestion is under way, or was restarted above.
-      .onConflict((oc) =>
-        oc.columns(['vector_store_id', 'id']).doUpdateSet((eb) => ({
-          attributes: eb.ref('excluded.attributes'),
-          batch_id: eb.ref('excluded.batch_id'),
-        })),
-      )
-      .returningAll()
-      .returning(sql<boolean>`(xmax = 0)`.as('inserted'))
-      .execute()
+    // One statement whatever the number of files (their values as arrays, not a parameter per
+    // value: a 200-file batch's insert took 10–20 ms to plan), rows in the order given (their `seq`).
+    // A file already here (or added by a concurrent request since it was looked for) keeps its
+    // status: its ingestion is under way, or was restarted above.
+    const { rows } = await sql<VectorStoreFileRow & { inserted: boolean }>`
+      insert into vector_store_files (vector_store_id, id, project_id, created_at, status, last_error, usage_bytes, chunking_strategy, attributes, batch_id)
+      select ${storeId}::text, t.id, ${project}::text, ${now}::int, 'in_progress', 'null'::jsonb, 0, t.chunking::jsonb, t.attributes::jsonb, ${batchId}::text
+      from unnest(${files.map((f) => f.fileId)}::text[], ${files.map((f) => JSON.stringify(f.chunking))}::text[], ${files.map((f) => JSON.stringify(f.attributes ?? null))}::text[])
+        with ordinality as t(id, chunking, attributes, i)
+      order by t.i
+      on conflict (vector_store_id, id) do update set attributes = excluded.attributes, batch_id = excluded.batch_id
+      returning *, (xmax = 0) as inserted
+    `.execute(trx)
     const byId = new Map(rows.map(({ inserted: _, ...r }) => [r.id, r as VectorStoreFileRow]))
     return {
       rows: files.map((f) => byId.get(f.fileId)!),
