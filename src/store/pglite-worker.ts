@@ -136,10 +136,18 @@ function growInMemoryFilesInPlace(pglite: PGlite): void {
       buffer.resize(size)
       if (node.contents!.length >= wanted) return // a length-tracking view: it grew with its buffer
     }
-    const inPlace = size > GROW_IN_PLACE_FROM && size <= MAX_IN_PLACE
-    const grown = inPlace ? new Uint8Array(new ArrayBuffer(size, { maxByteLength: MAX_IN_PLACE })) : new Uint8Array(size)
+    const grown = size > GROW_IN_PLACE_FROM && size <= MAX_IN_PLACE ? resizable(size) : new Uint8Array(size)
     if (node.contents && node.usedBytes > 0) grown.set(node.contents.subarray(0, node.usedBytes))
     node.contents = grown
+  }
+}
+
+/** A length-tracking view of a resizable buffer; a plain one if address space cannot be reserved. */
+function resizable(size: number): Uint8Array {
+  try {
+    return new Uint8Array(new ArrayBuffer(size, { maxByteLength: MAX_IN_PLACE }))
+  } catch {
+    return new Uint8Array(size)
   }
 }
 
