@@ -23,31 +23,42 @@ const HTML_EXTENSIONS = new Set(['.html', '.htm', '.xhtml'])
  * end, and JSON cannot be checked).
  */
 export async function detectKind(bytes: Buffer, filename: string, complete = true): Promise<DocumentKind> {
+  return (await detect(bytes, filename, complete)).kind
+}
+
+/** Bytes file-type looks at to recognise a format (its own sample size). */
+const SNIFF_BYTES = 4100
+
+/** The kind, and the bytes decoded when they are text (`null` otherwise). */
+async function detect(bytes: Buffer, filename: string, complete: boolean): Promise<{ kind: DocumentKind; text: string | null }> {
   const ext = extname(filename).toLowerCase()
-  if (bytes.subarray(0, 1024).includes('%PDF-')) return 'pdf'
-  const sniffed = await fileTypeFromBuffer(bytes)
-  if (sniffed?.mime === 'application/pdf') return 'pdf'
-  if (sniffed?.mime === DOCX_MIME) return 'docx'
+  if (bytes.subarray(0, 1024).includes('%PDF-')) return { kind: 'pdf', text: null }
+  const text = utf8Text(bytes, complete)
+  // Text is recognised by how it starts: file-type is given only the head of a text file (it
+  // looked through all of it, ~0.1 ms per 10 kB and growing with the file).
+  const sniffed = await fileTypeFromBuffer(text !== null ? bytes.subarray(0, SNIFF_BYTES) : bytes)
+  if (sniffed?.mime === 'application/pdf') return { kind: 'pdf', text: null }
+  if (sniffed?.mime === DOCX_MIME) return { kind: 'docx', text: null }
   if (sniffed && sniffed.mime !== 'application/xml' && sniffed.mime !== 'text/plain') {
     throw new IngestError('unsupported_file', `Files of type ${sniffed.mime} are not supported for file search.`)
   }
-  if (!isText(bytes, complete)) {
-    if (ext === '.pdf') return 'pdf' // let the PDF parser explain what is wrong with it
-    if (ext === '.docx') return 'docx'
+  if (text === null) {
+    if (ext === '.pdf') return { kind: 'pdf', text } // let the PDF parser explain what is wrong with it
+    if (ext === '.docx') return { kind: 'docx', text }
     throw notText()
   }
-  const head = bytes.subarray(0, 2048).toString('utf8').trimStart().toLowerCase()
-  if (HTML_EXTENSIONS.has(ext) || head.startsWith('<!doctype html') || head.startsWith('<html')) return 'html'
+  const head = text.slice(0, 2048).trimStart().toLowerCase()
+  if (HTML_EXTENSIONS.has(ext) || head.startsWith('<!doctype html') || head.startsWith('<html')) return { kind: 'html', text }
   if (ext === '.json' || head.startsWith('{') || head.startsWith('[')) {
-    if (!complete) return ext === '.json' ? 'json' : 'text'
+    if (!complete) return { kind: ext === '.json' ? 'json' : 'text', text }
     try {
-      JSON.parse(bytes.toString('utf8'))
-      return 'json'
+      JSON.parse(text)
+      return { kind: 'json', text }
     } catch {
       if (ext === '.json') throw new IngestError('invalid_file', 'The file is not valid JSON.')
     }
   }
-  return 'text'
+  return { kind: 'text', text }
 }
 
 export const notText = () =>
@@ -55,37 +66,40 @@ export const notText = () =>
 
 export const noText = () => new IngestError('invalid_file', 'The file contains no text that could be extracted.')
 
-/** Valid UTF-8 without NUL bytes (binary formats almost always contain some). */
-function isText(bytes: Buffer, complete = true): boolean {
-  if (bytes.includes(0)) return false
+/**
+ * The text of valid UTF-8 without NUL bytes (binary formats almost always contain some), as
+ * `bytes.toString('utf8')` gives it (a BOM kept); `null` for anything else.
+ */
+function utf8Text(bytes: Buffer, complete = true): string | null {
+  if (bytes.includes(0)) return null
   try {
-    new TextDecoder('utf-8', { fatal: true }).decode(bytes, { stream: !complete })
-    return true
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes, { stream: !complete })
   } catch {
-    return false
+    return null
   }
 }
 
 /** Extract the text of a document; throws IngestError for files that cannot be indexed. */
 export async function extractText(bytes: Buffer, filename: string): Promise<string> {
-  const kind = await detectKind(bytes, filename)
-  const text = await extractByKind(kind, bytes)
+  const detected = await detect(bytes, filename, true)
+  const text = await extractByKind(detected.kind, bytes, detected.text)
   const cleaned = text.replace(/\u0000/g, '').replace(/[ \t]+\n/g, '\n').trim()
   if (!cleaned) throw noText()
   return cleaned
 }
 
-async function extractByKind(kind: DocumentKind, bytes: Buffer): Promise<string> {
+/** `text`: the bytes decoded, when they are text (decoded once, by `detect`). */
+async function extractByKind(kind: DocumentKind, bytes: Buffer, text: string | null): Promise<string> {
   switch (kind) {
     case 'pdf':
       return extractPdf(bytes)
     case 'docx':
       return extractDocx(bytes)
     case 'html':
-      return htmlToText(bytes.toString('utf8'))
+      return htmlToText(text ?? bytes.toString('utf8'))
     case 'json':
     case 'text':
-      return bytes.toString('utf8').replace(/^\uFEFF/, '')
+      return (text ?? bytes.toString('utf8')).replace(/^\uFEFF/, '')
   }
 }
 
