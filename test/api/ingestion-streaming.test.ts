@@ -4,6 +4,7 @@ import { sql } from 'kysely'
 import { startTestServer, type TestContext } from '../support/harness.ts'
 import { collectEvents } from '../support/stream.ts'
 import { Chunker, chunkText } from '../../src/ingest/chunk.ts'
+import { ingestor } from '../../src/ingest/ingestion.ts'
 import { chunkLexemes } from '../../src/ingest/lexemes.ts'
 import { extractText } from '../../src/ingest/parse.ts'
 import { SLICE_BYTES, STREAM_MIN_BYTES } from '../../src/ingest/source.ts'
@@ -128,6 +129,25 @@ describe('full-text vectors built from per-word analyses', () => {
     }
     // Pieces seen before are known without the database: the same vectors again.
     expect(await chunkLexemes(t.server.services.db, texts)).toEqual(built)
+  })
+
+  it('a chunk written without a vector gets to_tsvector of its text; a supplied one is kept', async () => {
+    const file = await t.client.files.create({ file: await toFile(Buffer.from('harbour pilots and tide tables'), 'tides.txt'), purpose: 'assistants' })
+    const store = await t.client.vectorStores.create({ file_ids: [file.id] })
+    await ingestor(t.server.services).idle()
+    const { db } = t.server.services
+    const text = 'Lighthouse keepers logged the running tides.'
+    await sql`insert into chunks (vector_store_id, file_id, chunk_index, text) values (${store.id}, ${file.id}, 99, ${text})`.execute(db)
+    const built = (await chunkLexemes(db, ['Supplied vectors are kept as they are.']))[0].tsv
+    await sql`insert into chunks (vector_store_id, file_id, chunk_index, text, tsv) values (${store.id}, ${file.id}, 100, ${'anything'}, ${built}::tsvector)`.execute(db)
+    const { rows } = await sql<{ chunk_index: number; ok: boolean }>`
+      select chunk_index, case chunk_index when 99 then tsv = to_tsvector('english', text) else tsv = to_tsvector('english', 'Supplied vectors are kept as they are.') end as ok
+      from chunks where vector_store_id = ${store.id} and chunk_index in (99, 100) order by chunk_index
+    `.execute(db)
+    expect(rows).toEqual([
+      { chunk_index: 99, ok: true },
+      { chunk_index: 100, ok: true },
+    ])
   })
 })
 
