@@ -317,11 +317,6 @@ async function deleteChunksOf(db: Db, files: { storeId: string; fileId: string }
   await sql`delete from chunks c using ${stores.storeFilePairs(files)} where c.vector_store_id = t.vector_store_id and c.file_id = t.id`.execute(db)
 }
 
-/**
- * Complete or fail ingested files in one transaction. Their rows are locked, so a duplicate job
- * waits here and then finds them no longer in progress; a file cancelled or removed meanwhile
- * keeps nothing.
- */
 /** Each store's statistics from its files ingested without error (what completes them adds, unless some are not completed after all). */
 function countsByStore(tallies: FileTally[]): Map<string, { files: FileTally[]; counts: LexemeCounts }> {
   const out = new Map<string, { files: FileTally[]; counts: LexemeCounts }>()
@@ -331,6 +326,11 @@ function countsByStore(tallies: FileTally[]): Map<string, { files: FileTally[]; 
   return out
 }
 
+/**
+ * Complete or fail ingested files in one transaction. Their rows are locked, so a duplicate job
+ * waits here and then finds them no longer in progress; a file cancelled or removed meanwhile
+ * keeps nothing.
+ */
 async function settleFiles(db: Db, tallies: FileTally[], summed?: ReturnType<typeof countsByStore>): Promise<void> {
   if (tallies.length === 0) return
   await db.transaction().execute(async (trx) => {
