@@ -11,7 +11,7 @@ import type { Db } from '../store/db.ts'
  * words, so queries still match) and remembered; a chunk that may contain a tag (`<`) is analysed
  * whole. The result equals `to_tsvector('english', text)`. It is sent in tsvector's binary format
  * (`tsvectorrecv`): building it is a copy of each lexeme's bytes and two bytes per position, and
- * the database reads it several times faster than the quoted text form it had to parse.
+ * the database reads it without the quoting, escapes and number parsing of the text form.
  */
 
 /** What `to_tsvector` makes of one piece: (lexeme id, position relative to the piece) pairs. */
@@ -75,7 +75,7 @@ let queue: Promise<unknown> = Promise.resolve()
 /** A chunk's text, with the texts of the steps it is made of when it has them (see `Chunk` in chunk.ts). */
 export type LexemeSource = string | { text: string; steps: readonly string[] | null }
 
-/** Lexemes and tsvector literals of chunks, one database round trip for what is not known yet. */
+/** Lexemes and binary tsvectors of chunks, one database round trip for what is not known yet. */
 export function chunkLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<ChunkLexemes[]> {
   const result = queue.then(() => buildLexemes(db, chunks))
   queue = result.catch(() => undefined)
