@@ -290,31 +290,24 @@ function ingestFailure(err: unknown): { code: string; message: string } {
 /** The group's files still in progress, with their names, places and sizes: one query, smallest first. */
 async function groupRows(db: Db, jobs: Job[]) {
   if (jobs.length === 0) return []
-  const { rows } = await sql<{
-    vector_store_id: string
-    id: string
-    seq: string | number
-    attempt: number
-    chunking_strategy: unknown
-    chunk_count: number
-    filename: string | null
-    storage_key: string | null
-    bytes: string | number | null
-  }>`
-    select vf.vector_store_id, vf.id, vf.seq, vf.attempt, vf.chunking_strategy, vf.chunk_count, f.filename, f.storage_key, f.bytes
-    from vector_store_files vf
-    join ${stores.storeFilePairs(jobs)} on vf.vector_store_id = t.vector_store_id and vf.id = t.id
-    left join files f on f.id = vf.id and f.project_id = vf.project_id
-    where vf.status = 'in_progress'
-    order by f.bytes, vf.seq
-  `.execute(db)
-  return rows
+  return db
+    .selectFrom('vector_store_files as vf')
+    .leftJoin('files as f', (j) => j.onRef('f.id', '=', 'vf.id').onRef('f.project_id', '=', 'vf.project_id'))
+    .select(['vf.vector_store_id', 'vf.id', 'vf.seq', 'vf.attempt', 'vf.chunking_strategy', 'vf.chunk_count', 'f.filename', 'f.storage_key', 'f.bytes'])
+    .where('vf.status', '=', 'in_progress')
+    .where((eb) => eb(eb.refTuple('vf.vector_store_id', 'vf.id'), 'in', stores.storeFilesIn(jobs)))
+    .orderBy('f.bytes')
+    .orderBy('vf.seq')
+    .execute()
 }
 
 /** Delete the chunks of these store files (one statement). */
 async function deleteChunksOf(db: Db, files: { storeId: string; fileId: string }[]): Promise<void> {
   if (files.length === 0) return
-  await sql`delete from chunks c using ${stores.storeFilePairs(files)} where c.vector_store_id = t.vector_store_id and c.file_id = t.id`.execute(db)
+  await db
+    .deleteFrom('chunks')
+    .where((eb) => eb(eb.refTuple('vector_store_id', 'file_id'), 'in', stores.storeFilesIn(files)))
+    .execute()
 }
 
 /** Each store's statistics from its files ingested without error (what completes them adds, unless some are not completed after all). */
