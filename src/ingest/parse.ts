@@ -29,8 +29,10 @@ export async function detectKind(bytes: Buffer, filename: string, complete = tru
 /** Bytes file-type looks at to recognise a format (its own sample size). */
 const SNIFF_BYTES = 4100
 
-/** The kind, and the bytes decoded when they are text (`null` otherwise). */
-async function detect(bytes: Buffer, filename: string, complete: boolean): Promise<{ kind: DocumentKind; text: string | null }> {
+/** A document's kind; the text kinds with their bytes decoded (once, here). */
+type Detected = { kind: 'pdf' | 'docx'; text: null } | { kind: 'html' | 'json' | 'text'; text: string }
+
+async function detect(bytes: Buffer, filename: string, complete: boolean): Promise<Detected> {
   const ext = extname(filename).toLowerCase()
   if (bytes.subarray(0, 1024).includes('%PDF-')) return { kind: 'pdf', text: null }
   const text = utf8Text(bytes, complete)
@@ -43,8 +45,8 @@ async function detect(bytes: Buffer, filename: string, complete: boolean): Promi
     throw new IngestError('unsupported_file', `Files of type ${sniffed.mime} are not supported for file search.`)
   }
   if (text === null) {
-    if (ext === '.pdf') return { kind: 'pdf', text } // let the PDF parser explain what is wrong with it
-    if (ext === '.docx') return { kind: 'docx', text }
+    if (ext === '.pdf') return { kind: 'pdf', text: null } // let the PDF parser explain what is wrong with it
+    if (ext === '.docx') return { kind: 'docx', text: null }
     throw notText()
   }
   const head = text.slice(0, 2048).trimStart().toLowerCase()
@@ -81,25 +83,23 @@ function utf8Text(bytes: Buffer, complete = true): string | null {
 
 /** Extract the text of a document; throws IngestError for files that cannot be indexed. */
 export async function extractText(bytes: Buffer, filename: string): Promise<string> {
-  const detected = await detect(bytes, filename, true)
-  const text = await extractByKind(detected.kind, bytes, detected.text)
+  const text = await extractByKind(await detect(bytes, filename, true), bytes)
   const cleaned = text.replace(/\u0000/g, '').replace(/[ \t]+\n/g, '\n').trim()
   if (!cleaned) throw noText()
   return cleaned
 }
 
-/** `text`: the bytes decoded, when they are text (decoded once, by `detect`). */
-async function extractByKind(kind: DocumentKind, bytes: Buffer, text: string | null): Promise<string> {
-  switch (kind) {
+async function extractByKind(detected: Detected, bytes: Buffer): Promise<string> {
+  switch (detected.kind) {
     case 'pdf':
       return extractPdf(bytes)
     case 'docx':
       return extractDocx(bytes)
     case 'html':
-      return htmlToText(text ?? bytes.toString('utf8'))
+      return htmlToText(detected.text)
     case 'json':
     case 'text':
-      return (text ?? bytes.toString('utf8')).replace(/^\uFEFF/, '')
+      return detected.text.replace(/^\uFEFF/, '')
   }
 }
 
