@@ -17,7 +17,7 @@ export type BindValue = string | Uint8Array | null
 /**
  * Parameters as the Bind carries them: text, as PGlite's own serializers write them for the types
  * they go to, and bytes as they are, in binary format (ingestion sends tsvectors built in their
- * binary form: the database reads that much faster than the text form), arrays of numbers in
+ * binary form, read without the text form's quoting and escapes), arrays of numbers in
  * array syntax; `null` when one needs the type to be known (other arrays, objects): those take
  * PGlite's `query`.
  */
