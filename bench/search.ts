@@ -262,11 +262,6 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN
 }
 
-/**
- * `threadline start` in a child process (data dir on disk, as deployed), so its RSS is the server's
- * alone: idle RSS after start-up and a small warm-up ingestion, then the large file uploaded and
- * added to a store through the API, its status polled until completed while RSS is sampled.
- */
 /** `threadline start` in a child process with a data dir on disk, as deployed; `stop` ends it and removes the dir. */
 async function childServer(dir: string) {
   const port = await freePort()
@@ -307,6 +302,11 @@ async function firstIngestion(docs: Doc[]) {
   }
 }
 
+/**
+ * The large file, ingested by a server in its own process (so its RSS is the server's alone): idle
+ * RSS after start-up and a small warm-up ingestion, then the file uploaded and added to a store
+ * through the API, its status polled until completed while RSS is sampled.
+ */
 async function bigFile(mb: number) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-search-big-'))
   const path = join(dir, 'big.txt')
