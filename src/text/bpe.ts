@@ -18,6 +18,13 @@ export class BytePairEncoder {
   private readonly bytes: string[] = []
   /** Ranks of two-byte tokens by `first << 8 | second` (-1: no such token): most merges look these up. */
   private readonly pairs = new Int32Array(1 << 16).fill(-1)
+  /** Rank of each single byte (all 256 are tokens). */
+  private readonly byteRanks = new Int32Array(256)
+  /** Joined ranks remembered by `joinedRank`: left rank (-1: free slot), right rank, result. */
+  private readonly joinedLeft = new Int32Array(JOINED_SLOTS).fill(-1)
+  private readonly joinedRight = new Int32Array(JOINED_SLOTS)
+  private readonly joinedRanks = new Int32Array(JOINED_SLOTS)
+  private joinedCount = 0
 
   constructor(file: RankFile) {
     // Lines: `<ignored> <first rank> <base64 token> <base64 token> …`, ranks consecutive.
@@ -31,6 +38,11 @@ export class BytePairEncoder {
         this.bytes[first + i - 2] = token
         if (token.length === 2) this.pairs[(token.charCodeAt(0) << 8) | token.charCodeAt(1)] = first + i - 2
       }
+    }
+    for (let b = 0; b < 256; b++) {
+      const rank = this.ranks.get(String.fromCharCode(b))
+      if (rank === undefined) throw new Error(`byte ${b} is not a token of this encoding`)
+      this.byteRanks[b] = rank
     }
     for (const [text, rank] of Object.entries(file.special_tokens)) this.bytes[rank] = Buffer.from(text, 'utf8').toString('latin1')
   }
@@ -51,36 +63,65 @@ export class BytePairEncoder {
   }
 
   private merge(s: string, out: number[]): void {
-    const n = s.length
-    // Parts start at starts[k] and end where the next starts; pairRanks[k] ranks parts k and k+1 joined.
-    const starts: number[] = []
-    for (let i = 0; i <= n; i++) starts.push(i)
+    // Parts as the ranks of their bytes (every byte is a token); pairRanks[k] ranks parts k and k+1 joined.
+    const parts: number[] = []
+    for (let i = 0; i < s.length; i++) parts.push(this.byteRanks[s.charCodeAt(i)])
     const pairRanks: number[] = []
-    for (let i = 0; i < n - 1; i++) pairRanks.push(this.rankOf(s, i, i + 2))
+    for (let i = 0; i < s.length - 1; i++) pairRanks.push(this.joinedRank(parts[i], parts[i + 1]))
     while (pairRanks.length > 0) {
       let best = 0
       for (let k = 1; k < pairRanks.length; k++) if (pairRanks[k] < pairRanks[best]) best = k
-      if (pairRanks[best] === Infinity) break
-      // Merge parts best and best+1: its boundary goes, the pairs on either side change.
-      starts.splice(best + 1, 1)
+      if (pairRanks[best] === NO_TOKEN) break
+      // Merge parts best and best+1: the pairs on either side change.
+      parts[best] = pairRanks[best]
+      parts.splice(best + 1, 1)
       pairRanks.splice(best, 1)
-      if (best > 0) pairRanks[best - 1] = this.rankOf(s, starts[best - 1], starts[best + 1])
-      if (best < pairRanks.length) pairRanks[best] = this.rankOf(s, starts[best], starts[best + 2])
+      if (best > 0) pairRanks[best - 1] = this.joinedRank(parts[best - 1], parts[best])
+      if (best < pairRanks.length) pairRanks[best] = this.joinedRank(parts[best], parts[best + 1])
     }
-    for (let k = 0; k < starts.length - 1; k++) {
-      const rank = this.rankOf(s, starts[k], starts[k + 1])
-      if (rank !== Infinity) out.push(rank)
-    }
+    for (const rank of parts) out.push(rank)
   }
 
-  private rankOf(s: string, from: number, to: number): number {
-    if (to - from === 2) {
-      const rank = this.pairs[(s.charCodeAt(from) << 8) | s.charCodeAt(from + 1)]
-      return rank < 0 ? Infinity : rank
+  /**
+   * The rank of two tokens' bytes joined (NO_TOKEN if that is not a token). Remembered by the
+   * pair of ranks in an open-addressing table: words new to the process share most of their
+   * pairs, and looking up a pair of numbers beats slicing and hashing the bytes each time.
+   */
+  private joinedRank(left: number, right: number): number {
+    if (left < 256 && right < 256) {
+      const b = this.bytes[left]
+      const c = this.bytes[right]
+      if (b.length === 1 && c.length === 1) {
+        const rank = this.pairs[(b.charCodeAt(0) << 8) | c.charCodeAt(0)]
+        return rank < 0 ? NO_TOKEN : rank
+      }
     }
-    return this.ranks.get(s.slice(from, to)) ?? Infinity
+    const mask = this.joinedLeft.length - 1
+    let slot = (Math.imul(left, 0x9e3779b1) ^ Math.imul(right, 0x85ebca6b)) >>> 12 & mask
+    for (;;) {
+      const l = this.joinedLeft[slot]
+      if (l === -1) break
+      if (l === left && this.joinedRight[slot] === right) return this.joinedRanks[slot]
+      slot = (slot + 1) & mask
+    }
+    const rank = this.ranks.get(this.bytes[left] + this.bytes[right]) ?? NO_TOKEN
+    if (++this.joinedCount > (mask >> 1)) {
+      // Half full: start again (probes stay short; the pairs in use come back quickly).
+      this.joinedLeft.fill(-1)
+      this.joinedCount = 1
+      slot = (Math.imul(left, 0x9e3779b1) ^ Math.imul(right, 0x85ebca6b)) >>> 12 & mask
+    }
+    this.joinedLeft[slot] = left
+    this.joinedRight[slot] = right
+    this.joinedRanks[slot] = rank
+    return rank
   }
 }
+
+/** Larger than any rank: a pair that is no token never wins a merge. */
+const NO_TOKEN = 0x7fffffff
+/** Slots of the joined-rank table (a power of two). */
+const JOINED_SLOTS = 1 << 17
 
 function isAscii(text: string): boolean {
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 127) return false
