@@ -28,9 +28,19 @@ export function parseListQuery<E extends z.ZodRawShape>(
 
 type PagedTable = 'assistants' | 'threads' | 'messages' | 'runs' | 'run_steps' | 'files' | 'vector_stores' | 'vector_store_files'
 
+/** What narrows a list besides its parent: a filter (`status`, `purpose`, …), and a check for an empty page. */
+export interface ListOptions {
+  /** Column values the listed objects must have. The cursors need not: an object that stopped matching still marks a place. */
+  filters?: Record<string, string>
+  /** Runs when the page is empty, before cursors are checked: e.g. "does the parent thread exist?" */
+  whenEmpty?: () => Promise<unknown>
+}
+
 /**
  * Cursor pagination exactly as OpenAI's: order by creation (a monotonic `seq`, so ties in
- * `created_at` and later inserts never reorder a page), `after`/`before` are object ids.
+ * `created_at` and later inserts never reorder a page), `after`/`before` are object ids of the
+ * list's parent (`scope`), whatever its filters: paging through files `in_progress` goes on
+ * after the last one seen has completed.
  */
 export async function listPage<Row extends { id: string }, Out extends { id: string }>(
   db: Db,
@@ -38,16 +48,15 @@ export async function listPage<Row extends { id: string }, Out extends { id: str
   scope: Record<string, string>,
   q: ListQuery,
   toWire: (row: Row) => Out,
-  /** Runs when the page is empty, before cursors are checked: e.g. "does the parent thread exist?" */
-  whenEmpty?: () => Promise<unknown>,
+  { filters = {}, whenEmpty }: ListOptions = {},
 ): Promise<ListPage<Out>> {
-  const scoped = <Q extends { where: (...args: any[]) => Q }>(qb: Q): Q => {
-    for (const [col, val] of Object.entries(scope)) qb = qb.where(sql.ref(col), '=', val)
+  const where = <Q extends { where: (...args: any[]) => Q }>(qb: Q, columns: Record<string, string>): Q => {
+    for (const [col, val] of Object.entries(columns)) qb = qb.where(sql.ref(col), '=', val)
     return qb
   }
   // The cursor's position, as a sub-select: one round trip on the hot path.
-  const cursorSeq = (id: string) => scoped(db.selectFrom(table).select('seq').where('id', '=', id))
-  let qb = scoped(db.selectFrom(table).selectAll())
+  const cursorSeq = (id: string) => where(db.selectFrom(table).select('seq').where('id', '=', id), scope)
+  let qb = where(where(db.selectFrom(table).selectAll(), scope), filters)
   const desc = q.order === 'desc'
   if (q.after) qb = qb.where('seq', desc ? '<' : '>', cursorSeq(q.after))
   if (q.before) qb = qb.where('seq', desc ? '>' : '<', cursorSeq(q.before))

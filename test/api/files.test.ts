@@ -24,6 +24,9 @@ describe('files', () => {
     expect(all.data.map((f) => f.id)).toEqual([vision.id, file.id])
     const onlyVision = await t.client.files.list({ purpose: 'vision' })
     expect(onlyVision.data.map((f) => f.id)).toEqual([vision.id])
+    // A cursor is a place in the list whatever the filter: here a file of another purpose.
+    const afterOther = await t.client.files.list({ purpose: 'vision', order: 'asc', after: file.id })
+    expect(afterOther.data.map((f) => f.id)).toEqual([vision.id])
 
     expect(await t.client.files.delete(file.id)).toEqual({ id: file.id, object: 'file', deleted: true })
     await expect(t.client.files.retrieve(file.id)).rejects.toMatchObject({ status: 404 })

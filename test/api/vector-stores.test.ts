@@ -86,6 +86,15 @@ describe('vector stores', () => {
     expect(await get(empty.id)).toMatchObject({ status: 'failed', last_error: { code: 'invalid_file' } })
     const failed = await t.client.vectorStores.files.list(store.id, { filter: 'failed' })
     expect(failed.data.map((f) => f.id).sort()).toEqual([corrupt.id, binary.id, empty.id].sort())
+    // Paging a filtered list from a file that does not match the filter (as when the last file seen
+    // `in_progress` has completed since), page by page through the SDK.
+    const after = await t.client.vectorStores.files.list(store.id, { filter: 'failed', order: 'asc', after: good.id, limit: 1 })
+    const paged: string[] = []
+    for await (const f of after) paged.push(f.id)
+    expect(paged).toEqual([corrupt.id, binary.id, empty.id])
+    const inBatch: string[] = []
+    for await (const f of t.client.vectorStores.fileBatches.listFiles(batch.id, { vector_store_id: store.id, filter: 'failed', order: 'asc', after: good.id, limit: 1 })) inBatch.push(f.id)
+    expect(inBatch).toEqual([corrupt.id, binary.id, empty.id])
     const hits = await t.client.vectorStores.search(store.id, { query: 'penguins winter' })
     expect(hits.data.map((h) => h.file_id)).toEqual([good.id])
   })

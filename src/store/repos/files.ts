@@ -108,9 +108,7 @@ export async function getFileRows(db: Db, project: string, ids: string[]): Promi
 
 export async function listFiles(deps: FileDeps, project: string, q: ListQuery & { purpose?: string }) {
   await deleteExpiredFiles(deps, project)
-  const scope: Record<string, string> = { project_id: project }
-  if (q.purpose) scope.purpose = q.purpose
-  return listPage(deps.db, 'files', scope, q, fileToWire)
+  return listPage(deps.db, 'files', { project_id: project }, q, fileToWire, { filters: q.purpose ? { purpose: q.purpose } : {} })
 }
 
 /**

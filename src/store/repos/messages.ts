@@ -132,9 +132,8 @@ export function listMessages(
   q: ListQuery & { run_id?: string },
   ensureThread: () => Promise<unknown>,
 ) {
-  const scope: Record<string, string> = { thread_id: threadId, project_id: project }
-  if (q.run_id) scope.run_id = q.run_id
-  return listPage(db, 'messages', scope, q, messageToWire, ensureThread)
+  const filters: Record<string, string> = q.run_id ? { run_id: q.run_id } : {}
+  return listPage(db, 'messages', { thread_id: threadId, project_id: project }, q, messageToWire, { filters, whenEmpty: ensureThread })
 }
 
 /** The whole thread in order, for building a prompt. */

@@ -272,10 +272,10 @@ export async function getStoreFileRow(db: Db, project: string, storeId: string, 
 }
 
 export function listStoreFiles(db: Db, scope: { vector_store_id: string; batch_id?: string; status?: string }, q: ListQuery) {
-  const s: Record<string, string> = { vector_store_id: scope.vector_store_id }
-  if (scope.batch_id) s.batch_id = scope.batch_id
-  if (scope.status) s.status = scope.status
-  return listPage(db, 'vector_store_files', s, q, storeFileToWire)
+  const filters: Record<string, string> = {}
+  if (scope.batch_id) filters.batch_id = scope.batch_id
+  if (scope.status) filters.status = scope.status
+  return listPage(db, 'vector_store_files', { vector_store_id: scope.vector_store_id }, q, storeFileToWire, { filters })
 }
 
 export async function updateStoreFileAttributes(db: Db, project: string, storeId: string, fileId: string, attributes: Attributes): Promise<VectorStoreFileRow> {
