@@ -391,7 +391,7 @@ export class RunExecution {
     const tools = this.chatTools()
     if (tools.length) {
       request.tools = tools
-      request.tool_choice = this.toolChoice()
+      request.tool_choice = this.toolChoice(steps.some((step) => (step.step_details as { type: string }).type === 'tool_calls'))
       if (!s.parallel_tool_calls) request.parallel_tool_calls = false
     }
     if (s.temperature !== null && s.temperature !== undefined) request.temperature = s.temperature
@@ -420,9 +420,14 @@ export class RunExecution {
     return out
   }
 
-  private toolChoice(): ChatToolChoice {
+  /**
+   * `required` and a named tool force a tool call "before responding to the user": once the run
+   * has called tools, the model is free again (forcing every call would loop until the run fails).
+   */
+  private toolChoice(calledTools: boolean): ChatToolChoice {
     const choice = this.settings.tool_choice
     if (!choice) return 'auto'
+    if (calledTools && choice !== 'none') return 'auto'
     if (typeof choice === 'string') return choice
     if (choice.type === 'function') return { type: 'function', function: { name: choice.function!.name } }
     return { type: 'function', function: { name: choice.type } }

@@ -119,6 +119,24 @@ describe('function tools', () => {
     ).rejects.toMatchObject({ status: 400 })
   })
 
+  it('a forced tool_choice holds until the run has called tools, then the model may answer', async () => {
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Time?' }] })
+    for (const tool_choice of ['required', { type: 'function' as const, function: { name: 'get_time' } }] as const) {
+      t.upstream.enqueue({ toolCalls: [{ name: 'get_time', arguments: '{}' }] }, { text: 'Noon.' })
+      const before = t.upstream.chatRequests.length
+      const run = await t.client.beta.threads.runs.createAndPoll(thread.id, { assistant_id: assistantId, tool_choice })
+      expect(run.status).toBe('requires_action')
+      expect(t.upstream.lastChat().tool_choice).toEqual(tool_choice)
+      const call = run.required_action!.submit_tool_outputs.tool_calls[0]
+      const done = await t.client.beta.threads.runs.submitToolOutputsAndPoll(run.id, { thread_id: thread.id, tool_outputs: [{ tool_call_id: call.id, output: '12:00' }] })
+      expect(done.status).toBe('completed')
+      // The run keeps reporting what was asked; the call after the tool round leaves the model free.
+      expect(done.tool_choice).toEqual(tool_choice)
+      expect(t.upstream.chatRequests.length).toBe(before + 2)
+      expect(t.upstream.lastChat().tool_choice).toBe('auto')
+    }
+  })
+
   it('SDK event helpers see tool calls (toolCallDone, currentRun)', async () => {
     const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Weather?' }] })
     t.upstream.enqueue({ toolCalls: [{ name: 'get_weather', arguments: '{"city":"Rome"}' }] }, { text: 'Warm.' })
