@@ -41,6 +41,8 @@ interface PendingCall {
   arguments: string
   /** A server tool already streamed part of the call from its arguments. */
   streamed: boolean
+  /** Announced in a step delta while the model wrote it (else with its result). */
+  announced: boolean
 }
 
 class RunLimitReached extends Error {
@@ -204,10 +206,14 @@ export class RunExecution {
           open = null
         }
         toolStep ??= await this.openToolStep()
-        const call: PendingCall = { stepIndex: calls.length, id: part.id || newId('call'), name: part.name, arguments: '', streamed: false }
+        const server = this.engine.serverTools.get(part.name)
+        // A server tool that shows nothing while the model writes the call (file_search) is
+        // announced with its result: announced now, a second call's announcement would come between.
+        const announced = !server || server.argumentsDelta !== undefined
+        const call: PendingCall = { stepIndex: calls.length, id: part.id || newId('call'), name: part.name, arguments: '', streamed: false, announced }
         calls.push(call)
         byProviderIndex.set(part.index, call)
-        this.emitStepDelta(toolStep, [this.initialCallDelta(call)])
+        if (announced) this.emitStepDelta(toolStep, [this.initialCallDelta(call)])
       } else if (part.type === 'tool-call-delta') {
         const call = byProviderIndex.get(part.index)
         if (!call || !toolStep) return
@@ -296,8 +302,8 @@ export class RunExecution {
           throw err
         }
         results.push(result.call)
-        const { id: _id, ...announced } = result.call
-        this.emitStepDelta(step, [{ index: call.stepIndex, ...(tool.resultDelta?.(result.call, call.streamed) ?? announced) }])
+        const { id, ...rest } = result.call
+        this.emitStepDelta(step, [{ index: call.stepIndex, ...(call.announced ? {} : { id }), ...(tool.resultDelta?.(result.call, call.streamed) ?? rest) }], true)
       }
       const details = { type: 'tool_calls', tool_calls: results }
       if (functionCalls.length === 0 || serverCalls.length === calls.length) {
@@ -606,6 +612,9 @@ export class RunExecution {
     this.emit({ event: 'thread.run.step.completed', data: stepToWire(row, { includeFileSearchContent: true }) })
   }
 
+  /** Per tool step: the call its last delta was for, and the calls it has sent deltas for. */
+  private readonly deltaCalls = new WeakMap<RunStepRow, { current: number; indexes: Set<number> }>()
+
   private async openToolStep(): Promise<RunStepRow> {
     const step = await this.insertStep('tool_calls', { type: 'tool_calls', tool_calls: [] })
     const wire = stepToWire(step)
@@ -648,7 +657,19 @@ export class RunExecution {
     return { index: call.stepIndex, id: call.id, type: 'function' as const, function: { name: call.name, arguments: '', output: null } }
   }
 
-  private emitStepDelta(step: RunStepRow, toolCalls: unknown[]) {
+  /**
+   * A step delta for one tool call. The SDK's AssistantStream takes a call as done when a delta for
+   * another index arrives, and as created when its index comes up: a server tool's result going back
+   * to a call left earlier (the first call's result after the second was announced) would announce
+   * it twice. Such a result (`skipIfLeft`) is not sent; the completed step carries the call whole.
+   */
+  private emitStepDelta(step: RunStepRow, [call]: [{ index: number } & Record<string, unknown>], skipIfLeft = false) {
+    const seen = this.deltaCalls.get(step) ?? { current: -1, indexes: new Set<number>() }
+    this.deltaCalls.set(step, seen)
+    if (skipIfLeft && call.index !== seen.current && seen.indexes.has(call.index)) return
+    seen.current = call.index
+    seen.indexes.add(call.index)
+    const toolCalls = [call]
     this.emit({
       event: 'thread.run.step.delta',
       data: { id: step.id, object: 'thread.run.step.delta', delta: { step_details: { type: 'tool_calls', tool_calls: toolCalls as never } } },

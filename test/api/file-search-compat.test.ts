@@ -449,6 +449,28 @@ describe('file_search run steps', () => {
     expect(snapshots[0]).toEqual({ index: 0, ...(stored.step_details as any).tool_calls[0] })
   })
 
+  it('two searches in one step: the SDK announces and finishes each call once, with its results', async () => {
+    const md = await upload('notes.md')
+    const assistant = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'file_search' }], tool_resources: { file_search: { vector_stores: [{ file_ids: [md.id] }] } } })
+    t.upstream.enqueue(
+      { toolCalls: [{ name: 'file_search', arguments: '{"query":"lighthouse lamp"}' }, { name: 'file_search', arguments: '{"query":"keeper tide"}' }] },
+      { text: 'Found.' },
+    )
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Search twice' }] })
+    const stream = t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistant.id })
+    const created: string[] = []
+    const done: any[] = []
+    stream.on('toolCallCreated', (call) => created.push(call.id))
+    stream.on('toolCallDone', (call) => done.push(structuredClone(call)))
+    const steps = await stream.finalRunSteps()
+    const stored = steps.find((s) => s.type === 'tool_calls')!
+    const calls = (stored.step_details as any).tool_calls as any[]
+    expect(calls.map((c) => c.type)).toEqual(['file_search', 'file_search'])
+    expect(created).toEqual(calls.map((c) => c.id))
+    expect(done).toEqual(calls.map((c, index) => ({ index, ...c })))
+    expect(done[0].file_search.results.length).toBeGreaterThan(0)
+  })
+
   it('a stream created with include[] carries the results content in the completed step (deltas name the results only)', async () => {
     const md = await upload('notes.md')
     const assistant = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'file_search' }], tool_resources: { file_search: { vector_stores: [{ file_ids: [md.id] }] } } })

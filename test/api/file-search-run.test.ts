@@ -45,14 +45,17 @@ describe('file_search in runs', () => {
     expect(toolMessage.content).toContain('titanium alloy')
 
     // The step: a file_search call with ranking options and (asked for) the results' content.
-    // Streamed: the result delta names the results without their text.
-    const resultDelta = events.filter((e) => e.event === 'thread.run.step.delta').at(-1)!.data.delta.step_details.tool_calls[0]
-    expect(resultDelta).not.toHaveProperty('id')
+    // Streamed: one delta announces the call with its results, without their text.
+    const callDeltas = events.filter((e) => e.event === 'thread.run.step.delta')
+    expect(callDeltas).toHaveLength(1)
+    const resultDelta = callDeltas[0].data.delta.step_details.tool_calls[0]
+    expect(resultDelta).toMatchObject({ index: 0, type: 'file_search', id: expect.stringMatching(/^call_/) })
     expect(resultDelta.file_search.results[0]).toMatchObject({ file_id: pdf.id, file_name: 'turbine.pdf' })
     expect(resultDelta.file_search.results[0]).not.toHaveProperty('content')
     const stepDone = events.find((e) => e.event === 'thread.run.step.completed' && e.data.type === 'tool_calls')!.data
     const call = stepDone.step_details.tool_calls[0]
     expect(call.type).toBe('file_search')
+    expect(call.id).toBe(resultDelta.id)
     expect(call.file_search.ranking_options).toEqual({ ranker: 'default_2024_08_21', score_threshold: 0 })
     const steps = await t.client.beta.threads.runs.steps.list(run.id, { thread_id: thread.id, include: [INCLUDE], order: 'asc' })
     const stored = steps.data[0].step_details as any
