@@ -5,7 +5,7 @@ import { allThreadMessages, messageToWire } from '../store/repos/messages.ts'
 import { getRunById, type RunSettings } from '../store/repos/runs.ts'
 import { runStepRows, stepToWire } from '../store/repos/steps.ts'
 import type { MessageRow, RunRow, RunStepRow } from '../store/tables.ts'
-import type { ToolResult } from '../tools/types.ts'
+import { RunFailure, type ToolResult } from '../tools/types.ts'
 import { ProviderError, ZERO_USAGE, type ChatRequest, type ChatTool, type ChatToolChoice, type Provider, type StreamPart, type Usage } from '../providers/types.ts'
 import { seconds } from './clock.ts'
 import { ConcurrentChangeError, LeaseLost, RunCancelled, ThreadDeleted, ServerShuttingDown, type RunEngine } from './engine.ts'
@@ -151,8 +151,10 @@ export class RunExecution {
     const lastError =
       reason instanceof ProviderError
         ? { code: reason.kind === 'rate_limit' ? 'rate_limit_exceeded' : 'server_error', message: reason.message }
-        : { code: 'server_error', message: `The server had an error while processing your request: ${(reason as Error)?.message ?? String(reason)}` }
-    if (!(reason instanceof ProviderError)) this.engine.services.log.error({ err: reason, runId: this.run.id }, 'run failed')
+        : reason instanceof RunFailure
+          ? { code: reason.code, message: reason.message }
+          : { code: 'server_error', message: `The server had an error while processing your request: ${(reason as Error)?.message ?? String(reason)}` }
+    if (!(reason instanceof ProviderError) && !(reason instanceof RunFailure)) this.engine.services.log.error({ err: reason, runId: this.run.id }, 'run failed')
     await this.engine.closeOpenSteps(current, 'failed', lastError)
     await this.engine.transition(current, 'failed', { last_error: JSON.stringify(lastError), usage: JSON.stringify(this.usage) })
   }

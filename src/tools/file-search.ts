@@ -5,7 +5,7 @@ import { searchChunks } from '../ingest/search.ts'
 import type { RunSettings } from '../store/repos/runs.ts'
 import type { RunRow } from '../store/tables.ts'
 import { runToolResources } from './resources.ts'
-import type { ServerTool, ToolContext, ToolResult } from './types.ts'
+import { RunFailure, type ServerTool, type ToolContext, type ToolResult } from './types.ts'
 
 type FileSearchCall = Extract<ToolCall, { type: 'file_search' }>
 
@@ -141,7 +141,8 @@ export class FileSearchTool implements ServerTool {
       for (const id of resources.file_search?.vector_store_ids ?? []) ids.add(id)
     }
     if (ids.size === 0) return []
-    // Only the run's project's stores, and not expired ones.
+    // Only the run's project's stores. An expired one fails the run, as OpenAI's do ("runs on that
+    // thread will fail"): answering without its files would look like a search that found nothing.
     const now = Math.floor(Date.now() / 1000)
     const rows = await db
       .selectFrom('vector_stores')
@@ -149,7 +150,11 @@ export class FileSearchTool implements ServerTool {
       .where('id', 'in', [...ids])
       .where('project_id', '=', ctx.project)
       .execute()
-    return rows.filter((r) => r.expires_at === null || r.expires_at > now).map((r) => r.id)
+    const expired = rows.find((r) => r.expires_at !== null && r.expires_at <= now)
+    if (expired) {
+      throw new RunFailure('invalid_prompt', `Vector store ${expired.id} has expired. Create a new vector store with the same files and attach it instead.`)
+    }
+    return rows.map((r) => r.id)
   }
 
   /**

@@ -10,6 +10,19 @@ export interface ToolContext {
   log: Logger
 }
 
+/**
+ * A tool found that the run cannot go on (e.g. an expired vector store): the run fails with this
+ * `last_error`, not as a server error.
+ */
+export class RunFailure extends Error {
+  constructor(
+    readonly code: 'server_error' | 'invalid_prompt',
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
 /** What a server-side tool produced: the step's tool call, and what the model is told. */
 export interface ToolResult {
   call: ToolCall

@@ -151,6 +151,26 @@ describe('file_search in runs', () => {
       t.client.beta.threads.create({ tool_resources: { file_search: { vector_stores: [{ file_ids: ['file-missing'] }] } } }),
     ).rejects.toMatchObject({ status: 404 })
   })
+
+  it("fails the run when the thread's vector store has expired (OpenAI: runs on that thread fail)", async () => {
+    const md = await t.client.files.create({ file: await toFile(fixture('notes.md'), 'notes.md'), purpose: 'assistants' })
+    const assistant = await t.client.beta.assistants.create({ model: 'gpt-4o', tools: [{ type: 'file_search' }] })
+    const thread = await t.client.beta.threads.create({
+      messages: [{ role: 'user', content: 'What does the keeper log?' }],
+      tool_resources: { file_search: { vector_stores: [{ file_ids: [md.id] }] } },
+    })
+    const storeId = thread.tool_resources!.file_search!.vector_store_ids![0]
+    await ingestor(t.server.services).idle()
+    // Seven days without activity, as far as the store knows.
+    await t.server.services.db.updateTable('vector_stores').set({ expires_at: 1000 }).where('id', '=', storeId).execute()
+    expect((await t.client.vectorStores.retrieve(storeId)).status).toBe('expired')
+    t.upstream.enqueue({ toolCalls: [{ name: 'file_search', arguments: '{"query":"keeper log"}' }] }, { text: 'Nothing found.' })
+    const run = await t.client.beta.threads.runs.createAndPoll(thread.id, { assistant_id: assistant.id }, { pollIntervalMs: 20 })
+    expect(run.status).toBe('failed')
+    expect(run.last_error).toEqual({ code: 'invalid_prompt', message: expect.stringContaining(`Vector store ${storeId} has expired`) })
+    const steps = await t.client.beta.threads.runs.steps.list(run.id, { thread_id: thread.id })
+    expect(steps.data.find((s) => s.type === 'tool_calls')).toMatchObject({ status: 'failed', last_error: run.last_error })
+  })
 })
 
 describe("createAndRun's top-level tool_resources", () => {
