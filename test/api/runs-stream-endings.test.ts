@@ -311,8 +311,7 @@ describe('text after tool calls', () => {
       'thread.run.in_progress',
       'thread.run.step.created',
       'thread.run.step.in_progress',
-      'thread.run.step.delta',
-      'thread.run.step.delta',
+      'thread.run.step.delta', // the search, announced with its results
       'thread.run.step.completed',
       ...TEXT_ANSWER_EVENTS.slice(1, -1),
       ...TEXT_ANSWER_EVENTS.slice(1),
