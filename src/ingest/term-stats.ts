@@ -34,8 +34,11 @@ export interface LexemeCounts {
 export function lexemeCounts(files: readonly Map<string, number>[]): LexemeCounts {
   let sum = files[0] ?? new Map<string, number>()
   if (files.length > 1) {
-    sum = new Map()
-    for (const m of files) for (const [lexeme, n] of m) sum.set(lexeme, (sum.get(lexeme) ?? 0) + n)
+    const total = new Map<string, number>()
+    // forEach: iterating entries would make an array per lexeme of every file.
+    const add = (n: number, lexeme: string) => void total.set(lexeme, (total.get(lexeme) ?? 0) + n)
+    for (const m of files) m.forEach(add)
+    sum = total
   }
   const lexemes = [...sum.keys()].sort()
   return { lexemes, dfs: lexemes.map((l) => sum.get(l)!) }
