@@ -97,7 +97,7 @@ export class Chunker {
     const out: Chunk[] = []
     while (this.pending.length > 0) this.cutSegment(out)
     if (this.tokens.length - this.head > this.covered) {
-      const last = decode(this.tokens.slice(this.head)).trim()
+      const last = decode(this.tokens, this.head).trim()
       if (last) out.push({ text: last, steps: null })
     }
     this.tokens = []
@@ -132,13 +132,13 @@ export class Chunker {
    */
   private decodeWindow(from: number, to: number): Chunk {
     const step = this.step
-    const whole = (): Chunk => ({ text: decode(this.tokens.slice(from, to)).trim(), steps: null })
+    const whole = (): Chunk => ({ text: decode(this.tokens, from, to).trim(), steps: null })
     if (step <= 0 || (to - from) % step !== 0) return whole()
     const steps: string[] = []
     for (let at = from; at < to; at += step) {
       let piece = this.decoded.get(at)
       if (piece === undefined) {
-        piece = decode(this.tokens.slice(at, at + step))
+        piece = decode(this.tokens, at, at + step)
         this.decoded.set(at, piece)
       }
       if (piece.startsWith('\uFFFD') || piece.endsWith('\uFFFD')) return whole()

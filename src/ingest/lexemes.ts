@@ -48,6 +48,14 @@ let lexemeBytes: Buffer[] = []
  */
 let positionsById: number[][] = []
 let positionCounts = new Int32Array(1024)
+/** Scratch for the ids a chunk uses (one array for all chunks: a new one per chunk was garbage). */
+let touched: Int32Array<ArrayBuffer> = new Int32Array(1024)
+
+function grow(list: Int32Array): Int32Array<ArrayBuffer> {
+  const grown = new Int32Array(list.length * 2)
+  grown.set(list)
+  return grown
+}
 
 function lexemeId(lexeme: string): number {
   let id = lexemeIds.get(lexeme)
@@ -221,11 +229,11 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
     for (let k = 1; k < part.pieces.length - 1; k++) inner.push(part.pieces[k] ? lookup(part.pieces[k]) : NOTHING)
     return (part.inner = joined(inner))
   }
-  // `touched` lists the ids the chunk uses, in order of first use.
+  // `touched` lists the ids the chunk uses, in order of first use (the first `used`).
   const positions = positionsById
   const counts = positionCounts
   return plans.map((plan) => {
-    const touched: number[] = []
+    let used = 0
     let offset = 0
     for (const part of plan) {
       const known = resolve(part)
@@ -233,7 +241,10 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
       for (let k = 0; k < occ.length; k += 2) {
         const id = occ[k]
         const n = counts[id]
-        if (n === 0) touched.push(id)
+        if (n === 0) {
+          if (used === touched.length) touched = grow(touched)
+          touched[used++] = id
+        }
         if (n < MAX_POSITIONS) {
           positions[id][n] = Math.min(MAX_POS, offset + occ[k + 1])
           counts[id] = n + 1
@@ -241,9 +252,10 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
       }
       offset += known.width
     }
-    const lexemes: string[] = new Array(touched.length)
-    for (let k = 0; k < touched.length; k++) lexemes[k] = lexemeNames[touched[k]]
-    const tsv = binaryTsvector(touched, positions, counts)
+    const ids = touched.subarray(0, used)
+    const lexemes: string[] = new Array(used)
+    for (let k = 0; k < used; k++) lexemes[k] = lexemeNames[ids[k]]
+    const tsv = binaryTsvector(ids, positions, counts)
     return { tsv, lexemes }
   })
 }
@@ -254,7 +266,7 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
  * Positions must be strictly increasing: those clamped to MAX_POS repeat and are dropped, as the
  * text form's parser drops duplicates. Resets the counts of the lexemes it writes.
  */
-function binaryTsvector(ids: readonly number[], positions: readonly number[][], counts: Int32Array): Buffer {
+function binaryTsvector(ids: Int32Array, positions: readonly number[][], counts: Int32Array): Buffer {
   let size = 4
   for (const id of ids) size += lexemeBytes[id].length + 3 + 2 * counts[id]
   const out = Buffer.allocUnsafe(size)

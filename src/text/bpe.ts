@@ -55,16 +55,17 @@ export class BytePairEncoder {
     this.merge(s, out)
   }
 
-  /** The UTF-8 bytes of tokens (unknown ones skipped), as a buffer to decode. */
-  bytesOf(tokens: readonly number[]): Buffer {
+  /** The UTF-8 bytes of `tokens[from..to)` (unknown ones skipped), as a buffer to decode. */
+  bytesOf(tokens: readonly number[], from = 0, to = tokens.length): Buffer {
     // Copied byte by byte into one buffer: concatenating the tokens' strings made a string per
     // token (decoding chunks was a tenth of what ingestion allocates).
+    to = Math.min(to, tokens.length)
     let size = 0
-    for (const t of tokens) size += this.bytes[t]?.length ?? 0
+    for (let k = from; k < to; k++) size += this.bytes[tokens[k]]?.length ?? 0
     const out = Buffer.allocUnsafe(size)
     let at = 0
-    for (const t of tokens) {
-      const b = this.bytes[t]
+    for (let k = from; k < to; k++) {
+      const b = this.bytes[tokens[k]]
       if (b === undefined) continue
       for (let i = 0; i < b.length; i++) out[at++] = b.charCodeAt(i)
     }

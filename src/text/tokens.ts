@@ -38,9 +38,9 @@ export function encode(text: string, out: number[] = []): number[] {
   return out
 }
 
-/** Text of tokens; a character cut by the tokens' edges decodes as U+FFFD (as `TextDecoder` does). */
-export function decode(tokens: readonly number[]): string {
-  return utf8.decode(tokenizer().bytesOf(tokens))
+/** Text of `tokens[from..to)`; a character cut by the tokens' edges decodes as U+FFFD (as `TextDecoder` does). */
+export function decode(tokens: readonly number[], from = 0, to = tokens.length): string {
+  return utf8.decode(tokenizer().bytesOf(tokens, from, to))
 }
 
 /** Token count (OpenAI's o200k; an estimate for other model families). */
