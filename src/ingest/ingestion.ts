@@ -327,7 +327,8 @@ function countsByStore(tallies: FileTally[]): Map<string, { files: FileTally[]; 
 async function settleFiles(db: Db, tallies: FileTally[], summed?: ReturnType<typeof countsByStore>): Promise<void> {
   if (tallies.length === 0) return
   await db.transaction().execute(async (trx) => {
-    const states = await stores.lockStoreFiles(trx, tallies)
+    // The stores exclusively (their statistics are written below: see `addLexemeStats`).
+    const states = await stores.lockStoreFiles(trx, tallies, { exclusiveStores: true })
     // Only this ingestion's store file: one removed and added again (a new row), or restarted by
     // a re-add after its batch was cancelled, is another ingestion's to complete, chunks and all.
     const own = new Map(

@@ -50,12 +50,16 @@ export function lexemeCounts(files: readonly Map<string, number>[]): LexemeCount
  * chunk counts are set with their completion (`completeStoreFiles`).
  */
 export async function addLexemeStats(db: Db, storeId: string, { lexemes, dfs }: LexemeCounts): Promise<void> {
+  // A store's first statistics (most ingestions: a store is created with its files) are plain
+  // inserts, 40 % cheaper than upserts. Only safe while no other transaction can add to the store's
+  // statistics: the caller holds the store's row for no key update (see `settleFiles`).
+  const fresh = (await db.selectFrom('lexeme_stats').select('df').where('vector_store_id', '=', storeId).limit(1).executeTakeFirst()) === undefined
   // Ordered by lexeme, so concurrent ingestions into one store lock rows in the same order.
   for (let i = 0; i < lexemes.length; i += STATS_BATCH) {
     await sql`
       insert into lexeme_stats (vector_store_id, lexeme, df)
       select ${storeId}, t.lexeme, t.df from unnest(${lexemes.slice(i, i + STATS_BATCH)}::text[], ${dfs.slice(i, i + STATS_BATCH)}::int[]) as t(lexeme, df) order by t.lexeme
-      on conflict (vector_store_id, lexeme) do update set df = lexeme_stats.df + excluded.df
+      ${fresh ? sql`` : sql`on conflict (vector_store_id, lexeme) do update set df = lexeme_stats.df + excluded.df`}
     `.execute(db)
   }
 }

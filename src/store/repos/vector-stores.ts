@@ -300,10 +300,16 @@ export async function updateStoreFileAttributes(db: Db, project: string, storeId
  * update: that excludes the others, but not the key-share locks chunk inserts take on the rows
  * they reference (in their own order), which would otherwise deadlock with these.
  */
-export async function lockStoreFiles(db: Db, files: { storeId: string; fileId: string }[]): Promise<Map<string, StoreFileState>> {
+export async function lockStoreFiles(
+  db: Db,
+  files: { storeId: string; fileId: string }[],
+  /** Lock the stores for no key update (as adding files does): one such transaction per store at a time. */
+  { exclusiveStores = false } = {},
+): Promise<Map<string, StoreFileState>> {
   if (files.length === 0) return new Map()
   const storeIds = [...new Set(files.map((f) => f.storeId))]
-  await db.selectFrom('vector_stores').select('id').where('id', 'in', storeIds).orderBy('id').forKeyShare().execute()
+  const stores = db.selectFrom('vector_stores').select('id').where('id', 'in', storeIds).orderBy('id')
+  await (exclusiveStores ? stores.forNoKeyUpdate() : stores.forKeyShare()).execute()
   const rows = await db
     .selectFrom('vector_store_files')
     .select(['vector_store_id', 'id', 'status', 'seq', 'attempt'])
