@@ -40,14 +40,24 @@ const ASCII_SPACE = /[ \t\n\v\f\r]+/
 let cache = new Map<string, PieceLexemes>()
 let lexemeIds = new Map<string, number>()
 let lexemeNames: string[] = []
-/** The lexemes' UTF-8 bytes, by id. */
-let lexemeBytes: Buffer[] = []
 /**
- * Positions of each lexeme in the chunk being built: the first `positionCounts[id]` entries of
- * `positionsById[id]` (arrays keep their room from chunk to chunk; counts are reset per chunk).
+ * The lexemes' UTF-8 bytes, by id: `lexemeArena[lexemeStart[id] .. lexemeEnd[id])`. One buffer,
+ * not a Buffer per lexeme: the caches' objects are what the garbage collector keeps marking.
  */
-let positionsById: number[][] = []
+let lexemeArena = Buffer.allocUnsafe(1 << 16)
+let arenaUsed = 0
+let lexemeStart = new Int32Array(1024)
+let lexemeEnd = new Int32Array(1024)
+/**
+ * The positions of each lexeme in the chunk being built, as a list through scratch slots:
+ * `positionCounts[id]` of them, from slot `firstSlot[id]` following `nextSlot` (to `lastSlot[id]`).
+ * Counts are reset as each chunk's vector is written.
+ */
 let positionCounts = new Int32Array(1024)
+let firstSlot = new Int32Array(1024)
+let lastSlot = new Int32Array(1024)
+let slotPosition: Int32Array<ArrayBuffer> = new Int32Array(4096)
+let nextSlot: Int32Array<ArrayBuffer> = new Int32Array(4096)
 /** Scratch for the ids a chunk uses (one array for all chunks: a new one per chunk was garbage). */
 let touched: Int32Array<ArrayBuffer> = new Int32Array(1024)
 
@@ -57,19 +67,41 @@ function grow(list: Int32Array): Int32Array<ArrayBuffer> {
   return grown
 }
 
+/** Forget every lexeme (with the piece cache). */
+function resetLexemes(): void {
+  lexemeIds = new Map()
+  lexemeNames = []
+  lexemeArena = Buffer.allocUnsafe(1 << 16)
+  arenaUsed = 0
+  lexemeStart = new Int32Array(1024)
+  lexemeEnd = new Int32Array(1024)
+  positionCounts = new Int32Array(1024)
+  firstSlot = new Int32Array(1024)
+  lastSlot = new Int32Array(1024)
+}
+
 function lexemeId(lexeme: string): number {
   let id = lexemeIds.get(lexeme)
   if (id === undefined) {
     id = lexemeNames.length
     lexemeIds.set(lexeme, id)
     lexemeNames.push(lexeme)
-    positionsById.push([])
     if (id >= positionCounts.length) {
-      const grown = new Int32Array(positionCounts.length * 2)
-      grown.set(positionCounts)
-      positionCounts = grown
+      positionCounts = grow(positionCounts)
+      firstSlot = grow(firstSlot)
+      lastSlot = grow(lastSlot)
+      lexemeStart = grow(lexemeStart)
+      lexemeEnd = grow(lexemeEnd)
     }
-    lexemeBytes.push(Buffer.from(lexeme, 'utf8'))
+    const size = Buffer.byteLength(lexeme)
+    if (arenaUsed + size > lexemeArena.length) {
+      const grown = Buffer.allocUnsafe(Math.max(lexemeArena.length * 2, arenaUsed + size))
+      lexemeArena.copy(grown, 0, 0, arenaUsed)
+      lexemeArena = grown
+    }
+    lexemeStart[id] = arenaUsed
+    arenaUsed += lexemeArena.write(lexeme, arenaUsed, 'utf8')
+    lexemeEnd[id] = arenaUsed
   }
   return id
 }
@@ -210,11 +242,7 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
   // Cleared only here, so the pieces a call finds known stay known until it is done.
   if (cache.size > CACHE_LIMIT) {
     cache = new Map()
-    lexemeIds = new Map()
-    lexemeNames = []
-    lexemeBytes = []
-    positionsById = []
-    positionCounts = new Int32Array(1024)
+    resetLexemes()
   }
   const lookups = new Lookups()
   const plans = chunks.map((chunk) => partsOf(chunk, lookups))
@@ -230,10 +258,10 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
     return (part.inner = joined(inner))
   }
   // `touched` lists the ids the chunk uses, in order of first use (the first `used`).
-  const positions = positionsById
   const counts = positionCounts
   return plans.map((plan) => {
     let used = 0
+    let slots = 0
     let offset = 0
     for (const part of plan) {
       const known = resolve(part)
@@ -241,21 +269,29 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
       for (let k = 0; k < occ.length; k += 2) {
         const id = occ[k]
         const n = counts[id]
+        if (n >= MAX_POSITIONS) continue
+        if (slots === slotPosition.length) {
+          slotPosition = grow(slotPosition)
+          nextSlot = grow(nextSlot)
+        }
+        slotPosition[slots] = Math.min(MAX_POS, offset + occ[k + 1])
+        nextSlot[slots] = -1
         if (n === 0) {
           if (used === touched.length) touched = grow(touched)
           touched[used++] = id
+          firstSlot[id] = slots
+        } else {
+          nextSlot[lastSlot[id]] = slots
         }
-        if (n < MAX_POSITIONS) {
-          positions[id][n] = Math.min(MAX_POS, offset + occ[k + 1])
-          counts[id] = n + 1
-        }
+        lastSlot[id] = slots++
+        counts[id] = n + 1
       }
       offset += known.width
     }
     const ids = touched.subarray(0, used)
     const lexemes: string[] = new Array(used)
     for (let k = 0; k < used; k++) lexemes[k] = lexemeNames[ids[k]]
-    const tsv = binaryTsvector(ids, positions, counts)
+    const tsv = binaryTsvector(ids)
     return { tsv, lexemes }
   })
 }
@@ -266,24 +302,22 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
  * Positions must be strictly increasing: those clamped to MAX_POS repeat and are dropped, as the
  * text form's parser drops duplicates. Resets the counts of the lexemes it writes.
  */
-function binaryTsvector(ids: Int32Array, positions: readonly number[][], counts: Int32Array): Buffer {
+function binaryTsvector(ids: Int32Array): Buffer {
+  const counts = positionCounts
   let size = 4
-  for (const id of ids) size += lexemeBytes[id].length + 3 + 2 * counts[id]
+  for (const id of ids) size += lexemeEnd[id] - lexemeStart[id] + 3 + 2 * counts[id]
   const out = Buffer.allocUnsafe(size)
   out.writeInt32BE(ids.length, 0)
   let at = 4
   for (const id of ids) {
-    const bytes = lexemeBytes[id]
-    out.set(bytes, at)
-    at += bytes.length
+    for (let b = lexemeStart[id], end = lexemeEnd[id]; b < end; b++) out[at++] = lexemeArena[b]
     out[at++] = 0
     const countAt = at
     at += 2
     const at0 = at
-    const list = positions[id]
     let last = 0
-    for (let j = 0, n = counts[id]; j < n; j++) {
-      const p = list[j]
+    for (let slot = firstSlot[id], j = counts[id]; j > 0; slot = nextSlot[slot], j--) {
+      const p = slotPosition[slot]
       if (p <= last) continue
       out[at++] = p >> 8
       out[at++] = p & 0xff
