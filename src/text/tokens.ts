@@ -15,7 +15,7 @@ const PIECE = new RegExp(o200k_base.pat_str, 'uy')
  * Tokens of pieces seen before. Text repeats its words, and byte-pair encoding a piece is the
  * expensive part, so this makes encoding several times faster; the output is identical.
  */
-const cache = new Map<string, number[]>()
+const cache = new Map<string, number | number[]>()
 const CACHE_LIMIT = 100_000
 const utf8 = new TextDecoder('utf-8')
 
@@ -27,13 +27,16 @@ export function encode(text: string, out: number[] = []): number[] {
   // Pieces are encoded independently of each other; ASCII is cut by hand (~2.5x faster than the regex).
   for (const piece of prePieces(text, PIECE)) {
     let tokens = cache.get(piece)
-    if (!tokens) {
-      tokens = []
-      tokenizer().encodePiece(piece, tokens)
+    if (tokens === undefined) {
+      const encoded: number[] = []
+      tokenizer().encodePiece(piece, encoded)
+      // Most pieces are one token: kept as the number, not an array the garbage collector keeps marking.
+      tokens = encoded.length === 1 ? encoded[0] : encoded
       if (cache.size >= CACHE_LIMIT) cache.clear()
       cache.set(piece, tokens)
     }
-    for (const t of tokens) out.push(t)
+    if (typeof tokens === 'number') out.push(tokens)
+    else for (const t of tokens) out.push(t)
   }
   return out
 }
