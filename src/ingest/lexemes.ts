@@ -69,6 +69,7 @@ function grow(list: Int32Array): Int32Array<ArrayBuffer> {
 
 /** Forget every lexeme (with the piece cache). */
 function resetLexemes(): void {
+  singleLexemes = []
   lexemeIds = new Map()
   lexemeNames = []
   lexemeArena = Buffer.allocUnsafe(1 << 16)
@@ -339,6 +340,19 @@ function binaryTsvector(ids: Int32Array): Buffer {
  */
 const PLAIN_WORD = /^([A-Za-z]{1,64})[.,;:!?]?$/
 
+/** A stop word's analysis: no lexeme, one position. */
+const STOP_WORD: PieceLexemes = { occurrences: [], width: 1 }
+/** One-lexeme words' analyses by lexeme id, shared by the words that stem alike ("report", "Reports,"). */
+let singleLexemes: PieceLexemes[] = []
+
+/** What a plain word is analysed as, given its stems (shared objects for the common cases: fewer for the collector to mark). */
+function wordLexemes(stems: string[]): PieceLexemes {
+  if (stems.length === 0) return STOP_WORD
+  if (stems.length > 1) return { occurrences: stems.flatMap((lexeme) => [lexemeId(lexeme), 1]), width: 1 }
+  const id = lexemeId(stems[0])
+  return (singleLexemes[id] ??= { occurrences: [id, 1], width: 1 })
+}
+
 /** Ask the database for the lexemes of texts (pieces or whole chunks); remembers short pieces. */
 async function analyse(db: Db, texts: string[]): Promise<Map<string, PieceLexemes>> {
   const words: string[] = []
@@ -346,7 +360,7 @@ async function analyse(db: Db, texts: string[]): Promise<Map<string, PieceLexeme
   for (const text of texts) (PLAIN_WORD.test(text) ? words : others).push(text)
   const [stems, parsed] = await Promise.all([stemWords(db, words), parse(db, others)])
   const out = new Map<string, PieceLexemes>()
-  words.forEach((text, i) => out.set(text, { occurrences: stems[i].flatMap((lexeme) => [lexemeId(lexeme), 1]), width: 1 }))
+  words.forEach((text, i) => out.set(text, wordLexemes(stems[i])))
   for (const r of parsed) {
     const text = others[r.i - 1]
     let entry = out.get(text)
