@@ -224,6 +224,24 @@ describe.skipIf(skip)('code_interpreter (bwrap)', () => {
     expect(await (await t.client.files.content(csvId)).text()).toBe('a,b\n1,2\n')
   })
 
+  it('two calls in one step: the SDK announces and finishes each once; the completed step has both results', async () => {
+    const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Two sums' }] })
+    t.upstream.enqueue(
+      { toolCalls: [{ name: 'code_interpreter', arguments: JSON.stringify({ code: 'print(1 + 1)' }) }, { name: 'code_interpreter', arguments: JSON.stringify({ code: 'print(2 + 2)' }) }] },
+      { text: '2 and 4.' },
+    )
+    const stream = t.client.beta.threads.runs.stream(thread.id, { assistant_id: assistantId })
+    const created: string[] = []
+    const done: string[] = []
+    stream.on('toolCallCreated', (c: any) => created.push(c.id))
+    stream.on('toolCallDone', (c: any) => done.push(c.id))
+    const steps = await stream.finalRunSteps()
+    const calls = (steps.find((s) => s.type === 'tool_calls')!.step_details as any).tool_calls as any[]
+    expect(calls.map((c) => c.code_interpreter.outputs)).toEqual([[{ type: 'logs', logs: '2\n' }], [{ type: 'logs', logs: '4\n' }]])
+    expect(created).toEqual(calls.map((c) => c.id))
+    expect(done).toEqual(calls.map((c) => c.id))
+  })
+
   it('a call cut off by the token limit is stored unexecuted with the input the stream already showed', async () => {
     const thread = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'Compute' }] })
     t.upstream.enqueue({ ...code('print("never run")'), finishReason: 'length' })
