@@ -215,7 +215,7 @@ export class RunExecution {
         const call: PendingCall = { stepIndex: calls.length, id: part.id || newId('call'), name: part.name, arguments: '', streamed: false, announced }
         calls.push(call)
         byProviderIndex.set(part.index, call)
-        if (announced) this.emitStepDelta(toolStep, [this.initialCallDelta(call)])
+        if (announced) this.emitStepDelta(toolStep, this.initialCallDelta(call))
       } else if (part.type === 'tool-call-delta') {
         const call = byProviderIndex.get(part.index)
         if (!call || !toolStep) return
@@ -223,12 +223,12 @@ export class RunExecution {
         call.arguments += part.arguments
         const server = this.engine.serverTools.get(call.name)
         if (!server) {
-          this.emitStepDelta(toolStep, [{ index: call.stepIndex, type: 'function', function: { arguments: part.arguments } }])
+          this.emitStepDelta(toolStep, { index: call.stepIndex, type: 'function', function: { arguments: part.arguments } })
         } else {
           const delta = server.argumentsDelta?.(before, call.arguments)
           if (delta) {
             call.streamed = true
-            this.emitStepDelta(toolStep, [{ index: call.stepIndex, ...delta }])
+            this.emitStepDelta(toolStep, { index: call.stepIndex, ...delta })
           }
         }
       } else {
@@ -305,7 +305,7 @@ export class RunExecution {
         }
         results.push(result.call)
         const { id, ...rest } = result.call
-        this.emitStepDelta(step, [{ index: call.stepIndex, ...(call.announced ? {} : { id }), ...(tool.resultDelta?.(result.call, call.streamed) ?? rest) }], true)
+        this.emitStepDelta(step, { index: call.stepIndex, ...(call.announced ? {} : { id }), ...(tool.resultDelta?.(result.call, call.streamed) ?? rest) }, true)
       }
       const details = { type: 'tool_calls', tool_calls: results }
       if (functionCalls.length === 0 || serverCalls.length === calls.length) {
@@ -665,16 +665,15 @@ export class RunExecution {
    * to a call left earlier (the first call's result after the second was announced) would announce
    * it twice. Such a result (`skipIfLeft`) is not sent; the completed step carries the call whole.
    */
-  private emitStepDelta(step: RunStepRow, [call]: [{ index: number } & Record<string, unknown>], skipIfLeft = false) {
+  private emitStepDelta(step: RunStepRow, call: { index: number } & Record<string, unknown>, skipIfLeft = false) {
     const seen = this.deltaCalls.get(step) ?? { current: -1, indexes: new Set<number>() }
     this.deltaCalls.set(step, seen)
     if (skipIfLeft && call.index !== seen.current && seen.indexes.has(call.index)) return
     seen.current = call.index
     seen.indexes.add(call.index)
-    const toolCalls = [call]
     this.emit({
       event: 'thread.run.step.delta',
-      data: { id: step.id, object: 'thread.run.step.delta', delta: { step_details: { type: 'tool_calls', tool_calls: toolCalls as never } } },
+      data: { id: step.id, object: 'thread.run.step.delta', delta: { step_details: { type: 'tool_calls', tool_calls: [call] as never } } },
     })
   }
 }

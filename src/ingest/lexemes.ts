@@ -169,7 +169,7 @@ class Lookups {
         known.push(p)
       }
       // All known: combined now; else once the database has analysed the rest (and the rest looked up).
-      if (known.length === pieces.length - 2) parts.inner = joined(known)
+      if (known.length === pieces.length - 2) parts.inner = concatenated(known)
       else for (let k = known.length + 2; k < pieces.length - 1; k++) this.piece(pieces[k])
     }
     this.steps.set(step, parts)
@@ -178,7 +178,7 @@ class Lookups {
 }
 
 /** Pieces analysed as one: their occurrences with positions shifted, their widths summed. */
-function joined(pieces: readonly PieceLexemes[]): PieceLexemes {
+function concatenated(pieces: readonly PieceLexemes[]): PieceLexemes {
   const out: PieceLexemes = { occurrences: [], width: 0 }
   for (const known of pieces) {
     const occ = known.occurrences
@@ -256,7 +256,7 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
     if (part.inner) return part.inner
     const inner: PieceLexemes[] = []
     for (let k = 1; k < part.pieces.length - 1; k++) inner.push(part.pieces[k] ? lookup(part.pieces[k]) : NOTHING)
-    return (part.inner = joined(inner))
+    return (part.inner = concatenated(inner))
   }
   // `touched` lists the ids the chunk uses, in order of first use (the first `used`).
   const counts = positionCounts
@@ -276,7 +276,6 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
           nextSlot = grow(nextSlot)
         }
         slotPosition[slots] = Math.min(MAX_POS, offset + occ[k + 1])
-        nextSlot[slots] = -1
         if (n === 0) {
           if (used === touched.length) touched = grow(touched)
           touched[used++] = id

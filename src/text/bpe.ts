@@ -129,7 +129,8 @@ export class BytePairEncoder {
       }
     }
     const mask = this.joinedLeft.length - 1
-    let slot = (Math.imul(left, 0x9e3779b1) ^ Math.imul(right, 0x85ebca6b)) >>> 12 & mask
+    const home = ((Math.imul(left, 0x9e3779b1) ^ Math.imul(right, 0x85ebca6b)) >>> 12) & mask
+    let slot = home
     for (;;) {
       const l = this.joinedLeft[slot]
       if (l === -1) break
@@ -141,7 +142,7 @@ export class BytePairEncoder {
       // Half full: start again (probes stay short; the pairs in use come back quickly).
       this.joinedLeft.fill(-1)
       this.joinedCount = 1
-      slot = (Math.imul(left, 0x9e3779b1) ^ Math.imul(right, 0x85ebca6b)) >>> 12 & mask
+      slot = home
     }
     this.joinedLeft[slot] = left
     this.joinedRight[slot] = right
