@@ -75,11 +75,14 @@ export class Chunker {
   private head = 0
   /** Tokens from `head` on that the previous chunk already covered. */
   private covered = 0
+  private readonly opts: ChunkingOptions
   private readonly step: number
   /** Decoded text of steps of `tokens`, by start index (see `decodeWindow`). */
   private decoded = new Map<number, string>()
 
-  constructor(private readonly opts: ChunkingOptions = AUTO_CHUNKING) {
+  // No parameter properties here: the chunking thread loads this file with Node's type stripping.
+  constructor(opts: ChunkingOptions = AUTO_CHUNKING) {
+    this.opts = opts
     this.step = opts.maxTokens - opts.overlapTokens
   }
 

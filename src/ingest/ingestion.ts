@@ -3,7 +3,8 @@ import { sql, type RawBuilder } from 'kysely'
 import { isForeignKeyViolation, type Db } from '../store/db.ts'
 import { fileStorage } from '../files/storage.ts'
 import * as stores from '../store/repos/vector-stores.ts'
-import { Chunker, type Chunk } from './chunk.ts'
+import type { Chunk, ChunkingOptions } from './chunk.ts'
+import { ChunkingThread, type ChunkStream } from './chunk-thread.ts'
 import { addLexemeStats, lexemeCounts, removeFileChunks, type LexemeCounts } from './term-stats.ts'
 import { Embedder } from './embeddings.ts'
 import { chunkLexemes, type ChunkLexemes } from './lexemes.ts'
@@ -23,6 +24,8 @@ const CONCURRENCY = 2
 const FILES_PER_GROUP = 500
 /** A group's small files are completed whenever this much of their text is written (and at the end). */
 const SETTLE_BYTES = 8 * 1024 * 1024
+/** Bytes of small files read and sent to the chunking thread ahead of the file being written. */
+const LOOKAHEAD_BYTES = 512 * 1024
 /** Chunks written per insert statement. */
 const INSERT_BATCH = 200
 
@@ -68,6 +71,7 @@ export class Ingestor {
   private maintenance: Promise<void> | null = null
   private readonly abort = new AbortController()
   private readonly embedder: Embedder | null
+  private chunker: ChunkingThread | null = null
 
   constructor(private readonly services: AppServices) {
     this.embedder = Embedder.fromConfig(services.config)
@@ -123,6 +127,7 @@ export class Ingestor {
     this.abort.abort(new Error('shutting down'))
     for (const w of this.waiting.splice(0)) w.done()
     while (this.running > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    await this.chunker?.close()
     await this.maintenance
   }
 
@@ -209,36 +214,42 @@ export class Ingestor {
       }
       if (!this.stopped) await settleFiles(db, tallies, counts).catch((err) => log.error({ err }, 'could not record the outcome of file ingestion'))
     }
-    // The next file is read (and a small one parsed) while this one is chunked: reading many small
-    // files one after another left this thread waiting on the disk between them.
-    const textOf = (row: (typeof rows)[number]) => {
+    // Files are read, and small ones sent to the chunking thread, ahead of the one being written
+    // (up to LOOKAHEAD_BYTES): that thread cuts them while this one builds vectors and sends inserts.
+    const chunking = this.chunkingThread()
+    const prepared: (Prepared | undefined)[] = []
+    let readAhead = 0
+    let aheadBytes = 0
+    const prepare = (row: GroupRow): Prepared => {
       const text = row.filename === null || row.storage_key === null ? Promise.reject(notFound('file', row.id)) : documentText(storage.pathOf(row.storage_key), row.filename)
-      text.catch(() => undefined) // handled when its turn comes
-      return text
+      const entry: Prepared = isLarge(row) ? { slices: text } : { chunks: text.then(async (slices) => chunking.whole(await joined(slices), chunkingOptions(row))) }
+      ;('chunks' in entry ? entry.chunks : entry.slices).catch(() => undefined) // handled when its turn comes
+      return entry
     }
-    let upcoming = rows.length > 0 ? textOf(rows[0]) : null
     for (const [i, row] of rows.entries()) {
-      const text = upcoming!
-      upcoming = i + 1 < rows.length ? textOf(rows[i + 1]) : null
+      // The next large file is only opened ahead (it is streamed).
+      while (readAhead < rows.length && (readAhead <= i + 1 || (aheadBytes < LOOKAHEAD_BYTES && !isLarge(rows[readAhead])))) {
+        prepared[readAhead] = prepare(rows[readAhead])
+        if (!isLarge(rows[readAhead])) aheadBytes += Number(rows[readAhead].bytes)
+        readAhead++
+      }
+      const entry = prepared[i]!
+      prepared[i] = undefined
       if (this.stopped) return // unfinished files stay `in_progress` for the next start
-      const large = Number(row.bytes) > STREAM_MIN_BYTES
+      const large = isLarge(row)
+      if (!large) aheadBytes -= Number(row.bytes)
       if (large && unsettled.length > 0) await settle()
       const tally = emptyTally(row.vector_store_id, row.id, { seq: String(row.seq), attempt: row.attempt })
       unsettled.push(tally)
       try {
-        const chunking = row.chunking_strategy as unknown as stores.ChunkingStrategyObject
-        // Text flows slice → chunks → batches written as they fill: memory stays bounded whatever
-        // the file's size (for plain-text files; others are parsed whole first).
-        const slices = await text
-        const chunker = new Chunker({ maxTokens: chunking.static.max_chunk_size_tokens, overlapTokens: chunking.static.chunk_overlap_tokens })
-        for await (const slice of slices) {
-          for (const chunk of chunker.push(slice)) await writer.add(tally, chunk)
-          if (this.stopped) return
+        if ('chunks' in entry) {
+          for (const chunk of await entry.chunks) await writer.add(tally, chunk)
+          // Small files are read without waiting: let the database's replies (a batch's lexemes,
+          // ready to be sent) and requests in, so the next batch goes out while this thread works.
+          await new Promise((resolve) => setImmediate(resolve))
+        } else if (!(await this.streamChunks(chunking.stream(chunkingOptions(row)), await entry.slices, (chunk) => writer.add(tally, chunk)))) {
+          return
         }
-        for (const chunk of chunker.finish()) await writer.add(tally, chunk)
-        // Small files are read without waiting: let the database's replies (a batch's lexemes,
-        // ready to be sent) and requests in, so the next batch goes out while this thread cuts chunks.
-        if (!large) await new Promise((resolve) => setImmediate(resolve))
       } catch (err) {
         if (this.stopped) return
         tally.error = ingestFailure(err)
@@ -250,6 +261,37 @@ export class Ingestor {
     chunked()
     await settle()
     log.debug({ files: rows.length }, 'files ingested')
+  }
+
+  /**
+   * A large file's text flows slice → chunking thread → chunks → batches written as they fill, so
+   * memory stays bounded whatever its size; the next slice is being cut while one's chunks are
+   * written. False if ingestion stopped part-way.
+   */
+  private async streamChunks(stream: ChunkStream, slices: AsyncIterable<string>, write: (chunk: Chunk) => Promise<void>): Promise<boolean> {
+    try {
+      let previous: Promise<Chunk[]> | null = null
+      for await (const slice of slices) {
+        const current = stream.push(slice)
+        current.catch(() => undefined) // awaited after the previous slice's
+        if (previous) for (const chunk of await previous) await write(chunk)
+        previous = current
+        if (this.stopped) return false
+      }
+      const last = stream.finish()
+      last.catch(() => undefined)
+      if (previous) for (const chunk of await previous) await write(chunk)
+      for (const chunk of await last) await write(chunk)
+      return true
+    } finally {
+      stream.drop()
+    }
+  }
+
+  /** The thread cutting chunks (started on first use, again if it failed). */
+  private chunkingThread(): ChunkingThread {
+    if (!this.chunker || this.chunker.failed) this.chunker = ChunkingThread.start()
+    return this.chunker
   }
 
   /**
@@ -285,6 +327,24 @@ function ingestFailure(err: unknown): { code: string; message: string } {
   if (err instanceof IngestError) return { code: err.code, message: err.message }
   if (err instanceof ApiError && err.status === 404) return { code: 'invalid_file', message: 'The file was deleted before it could be processed.' }
   return SERVER_ERROR
+}
+
+type GroupRow = Awaited<ReturnType<typeof groupRows>>[number]
+
+/** A file read ahead: a small one's chunks (being cut), or a large one's text to stream. */
+type Prepared = { chunks: Promise<Chunk[]> } | { slices: Promise<AsyncIterable<string>> }
+
+const isLarge = (row: GroupRow) => Number(row.bytes) > STREAM_MIN_BYTES
+
+function chunkingOptions(row: GroupRow): ChunkingOptions {
+  const { static: options } = row.chunking_strategy as unknown as stores.ChunkingStrategyObject
+  return { maxTokens: options.max_chunk_size_tokens, overlapTokens: options.chunk_overlap_tokens }
+}
+
+async function joined(slices: AsyncIterable<string>): Promise<string> {
+  let text = ''
+  for await (const slice of slices) text += slice
+  return text
 }
 
 /** The group's files still in progress, with their names, places and sizes: one query, smallest first. */

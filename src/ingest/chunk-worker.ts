@@ -1,0 +1,44 @@
+/**
+ * Worker-thread entry that cuts texts into chunks (see `chunk-thread.ts`). Loaded by Node with its
+ * own type stripping, so this file and what it imports use only erasable TypeScript syntax.
+ */
+import { parentPort } from 'node:worker_threads'
+import { Chunker, type Chunk, type ChunkingOptions } from './chunk.ts'
+import type { ChunkRequest } from './chunk-thread.ts'
+
+const port = parentPort
+if (!port) throw new Error('chunk-worker.ts runs as a worker thread')
+
+/** Texts sent slice by slice (large files): their chunkers, by stream id. */
+const streams = new Map<number, Chunker>()
+
+function handle(request: ChunkRequest): Chunk[] {
+  switch (request.op) {
+    case 'whole': {
+      const chunker = new Chunker(request.options)
+      return [...chunker.push(request.text), ...chunker.finish()]
+    }
+    case 'push': {
+      let chunker = streams.get(request.stream)
+      if (!chunker) streams.set(request.stream, (chunker = new Chunker(request.options as ChunkingOptions)))
+      return chunker.push(request.text)
+    }
+    case 'finish': {
+      const chunker = streams.get(request.stream) ?? new Chunker(request.options)
+      streams.delete(request.stream)
+      return chunker.finish()
+    }
+    case 'drop':
+      streams.delete(request.stream)
+      return []
+  }
+}
+
+port.on('message', (request: ChunkRequest) => {
+  try {
+    port.postMessage({ id: request.id, chunks: handle(request) })
+  } catch (err) {
+    const e = err instanceof Error ? err : new Error(String(err))
+    port.postMessage({ id: request.id, error: { message: e.message, stack: e.stack } })
+  }
+})
