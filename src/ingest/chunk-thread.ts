@@ -1,6 +1,8 @@
 import { Worker } from 'node:worker_threads'
 import type { Chunk, ChunkingOptions } from './chunk.ts'
 
+const YOUNG_GENERATION_MB = 16
+
 /** What the chunking thread is asked (see chunk-worker.ts). */
 export type ChunkRequest =
   | { id: number; op: 'whole'; text: string; options: ChunkingOptions }
@@ -58,7 +60,12 @@ export class ChunkingThread {
 
   static start(): ChunkingThread {
     // Node strips the worker's types itself: a loader such as tsx would add to its start.
-    const worker = new Worker(new URL('./chunk-worker.ts', import.meta.url), { execArgv: [] })
+    const worker = new Worker(new URL('./chunk-worker.ts', import.meta.url), {
+      execArgv: [],
+      // Its garbage is short-lived (pieces, token lists): a smaller young generation than V8's
+      // default cut the process's peak RSS while ingesting a 100 MB file by ~150 MB, at the same speed.
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+    })
     // It works only for requests someone awaits: it must not keep the process alive.
     worker.unref()
     return new ChunkingThread(worker)
