@@ -344,11 +344,10 @@ const STOP_WORD: PieceLexemes = { occurrences: [], width: 1 }
 /** One-lexeme words' analyses by lexeme id, shared by the words that stem alike ("report", "Reports,"). */
 let singleLexemes: PieceLexemes[] = []
 
-/** What a plain word is analysed as, given its stems (shared objects for the common cases: fewer for the collector to mark). */
-function wordLexemes(stems: string[]): PieceLexemes {
-  if (stems.length === 0) return STOP_WORD
-  if (stems.length > 1) return { occurrences: stems.flatMap((lexeme) => [lexemeId(lexeme), 1]), width: 1 }
-  const id = lexemeId(stems[0])
+/** What a plain word is analysed as, given its stem ('' for a stop word; shared objects: fewer for the collector to mark). */
+function wordLexemes(stem: string): PieceLexemes {
+  if (!stem) return STOP_WORD
+  const id = lexemeId(stem)
   return (singleLexemes[id] ??= { occurrences: [id, 1], width: 1 })
 }
 
@@ -372,15 +371,17 @@ async function analyse(db: Db, texts: string[]): Promise<Map<string, PieceLexeme
   return out
 }
 
-/** The dictionary's lexemes for plain words (none for a stop word), in order. */
-async function stemWords(db: Db, words: string[]): Promise<string[][]> {
+/** The dictionary's lexeme for each plain word ('' for a stop word), in order. */
+async function stemWords(db: Db, words: string[]): Promise<string[]> {
   if (words.length === 0) return []
-  const { rows } = await sql<{ lexemes: string[] | null }>`
-    select ts_lexize('english_stem', w.word) as lexemes
+  // The stems come back as one string, a line each ('' for a stop word): a row per word cost the
+  // database, the thread hop and this thread more than the stemming (the dictionary gives ASCII
+  // words at most one lexeme, and never one with a line break).
+  const { rows } = await sql<{ stems: string }>`
+    select string_agg(coalesce((ts_lexize('english_stem', w.word))[1], ''), chr(10) order by w.i) as stems
     from unnest(${words.map((w) => PLAIN_WORD.exec(w)![1])}::text[]) with ordinality as w(word, i)
-    order by w.i
   `.execute(db)
-  return rows.map((r) => r.lexemes ?? [])
+  return rows[0].stems.split('\n')
 }
 
 /** What `to_tsvector` makes of texts: a row per (text, lexeme), and the positions each text takes up. */
