@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads'
-import type { Chunk, ChunkingOptions } from './chunk.ts'
+import type { ChunkingOptions } from './chunk.ts'
+import type { LexemeSource } from './chunk-source.ts'
 
 const YOUNG_GENERATION_MB = 16
 
@@ -13,21 +14,41 @@ export type ChunkRequest =
 /** Distributes `Omit` over the request kinds (the id is added when sent). */
 type Unsent<T> = T extends unknown ? Omit<T, 'id'> : never
 
+/** Chunks as the thread sends them: their UTF-8 texts end to end (each ends at `ends[i]`), and their vectors' sources. */
+export interface CutChunks {
+  bytes: Uint8Array<ArrayBuffer>
+  ends: Int32Array
+  sources: LexemeSource[]
+}
+
+/** A chunk as cut on the thread: its text as UTF-8 (what is stored), and what its vector is built from. */
+export interface CutChunk {
+  bytes: Buffer
+  source: LexemeSource
+}
+
 interface Reply {
   id: number
-  chunks?: Chunk[]
+  chunks?: CutChunks
   error?: { message: string; stack?: string }
 }
 
 interface Pending {
-  resolve(chunks: Chunk[]): void
+  resolve(chunks: CutChunk[]): void
   reject(err: Error): void
+}
+
+function unpack({ bytes, ends, sources }: CutChunks): CutChunk[] {
+  return sources.map((source, i) => {
+    const start = i === 0 ? 0 : ends[i - 1]
+    return { bytes: Buffer.from(bytes.buffer, bytes.byteOffset + start, ends[i] - start), source }
+  })
 }
 
 /** A text cut slice by slice: each call's chunks, in order (requests are sent at once, answered in turn). */
 export interface ChunkStream {
-  push(text: string): Promise<Chunk[]>
-  finish(): Promise<Chunk[]>
+  push(text: string): Promise<CutChunk[]>
+  finish(): Promise<CutChunk[]>
   /** Forget the text (abandoned part-way). */
   drop(): void
 }
@@ -52,7 +73,7 @@ export class ChunkingThread {
       if (!pending) return
       this.pending.delete(reply.id)
       if (reply.error) pending.reject(Object.assign(new Error(reply.error.message), { stack: reply.error.stack }))
-      else pending.resolve(reply.chunks ?? [])
+      else pending.resolve(reply.chunks ? unpack(reply.chunks) : [])
     })
     worker.on('error', (err: Error) => this.fail(err))
     worker.on('exit', (code) => this.fail(new Error(`The chunking thread exited (code ${code}).`)))
@@ -77,7 +98,7 @@ export class ChunkingThread {
   }
 
   /** The chunks of a whole text. */
-  whole(text: string, options: ChunkingOptions): Promise<Chunk[]> {
+  whole(text: string, options: ChunkingOptions): Promise<CutChunk[]> {
     return this.send({ op: 'whole', text, options })
   }
 
@@ -104,7 +125,7 @@ export class ChunkingThread {
     await this.worker.terminate()
   }
 
-  private send(request: Unsent<ChunkRequest>): Promise<Chunk[]> {
+  private send(request: Unsent<ChunkRequest>): Promise<CutChunk[]> {
     if (this.failure) return Promise.reject(this.failure)
     const id = this.nextId++
     return new Promise((resolve, reject) => {

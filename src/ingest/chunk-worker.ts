@@ -4,7 +4,8 @@
  */
 import { parentPort } from 'node:worker_threads'
 import { Chunker, type Chunk, type ChunkingOptions } from './chunk.ts'
-import type { ChunkRequest } from './chunk-thread.ts'
+import { lexemeSource } from './chunk-source.ts'
+import type { ChunkRequest, CutChunks } from './chunk-thread.ts'
 
 const port = parentPort
 if (!port) throw new Error('chunk-worker.ts runs as a worker thread')
@@ -34,9 +35,28 @@ function handle(request: ChunkRequest): Chunk[] {
   }
 }
 
+/**
+ * The chunks' texts as UTF-8 in one buffer (moved to the other thread, not copied: they are written
+ * to the database as bytes there), with what their vectors are built from.
+ */
+function cut(chunks: Chunk[]): CutChunks {
+  let size = 0
+  for (const chunk of chunks) size += Buffer.byteLength(chunk.text)
+  const bytes = new Uint8Array(size)
+  const view = Buffer.from(bytes.buffer)
+  const ends = new Int32Array(chunks.length)
+  let at = 0
+  chunks.forEach((chunk, i) => {
+    at += view.write(chunk.text, at, 'utf8')
+    ends[i] = at
+  })
+  return { bytes, ends, sources: chunks.map(lexemeSource) }
+}
+
 port.on('message', (request: ChunkRequest) => {
   try {
-    port.postMessage({ id: request.id, chunks: handle(request) })
+    const chunks = cut(handle(request))
+    port.postMessage({ id: request.id, chunks }, [chunks.bytes.buffer])
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err))
     port.postMessage({ id: request.id, error: { message: e.message, stack: e.stack } })

@@ -3,8 +3,8 @@ import { sql, type RawBuilder } from 'kysely'
 import { isForeignKeyViolation, type Db } from '../store/db.ts'
 import { fileStorage } from '../files/storage.ts'
 import * as stores from '../store/repos/vector-stores.ts'
-import type { Chunk, ChunkingOptions } from './chunk.ts'
-import { ChunkingThread, type ChunkStream } from './chunk-thread.ts'
+import type { ChunkingOptions } from './chunk.ts'
+import { ChunkingThread, type ChunkStream, type CutChunk } from './chunk-thread.ts'
 import { addLexemeStats, lexemeCounts, removeFileChunks, type LexemeCounts } from './term-stats.ts'
 import { Embedder } from './embeddings.ts'
 import { chunkLexemes, type ChunkLexemes } from './lexemes.ts'
@@ -268,9 +268,9 @@ export class Ingestor {
    * memory stays bounded whatever its size; the next slice is being cut while one's chunks are
    * written. False if ingestion stopped part-way.
    */
-  private async streamChunks(stream: ChunkStream, slices: AsyncIterable<string>, write: (chunk: Chunk) => Promise<void>): Promise<boolean> {
+  private async streamChunks(stream: ChunkStream, slices: AsyncIterable<string>, write: (chunk: CutChunk) => Promise<void>): Promise<boolean> {
     try {
-      let previous: Promise<Chunk[]> | null = null
+      let previous: Promise<CutChunk[]> | null = null
       for await (const slice of slices) {
         const current = stream.push(slice)
         current.catch(() => undefined) // awaited after the previous slice's
@@ -332,7 +332,7 @@ function ingestFailure(err: unknown): { code: string; message: string } {
 type GroupRow = Awaited<ReturnType<typeof groupRows>>[number]
 
 /** A file read ahead: a small one's chunks (being cut), or a large one's text to stream. */
-type Prepared = { chunks: Promise<Chunk[]> } | { slices: Promise<AsyncIterable<string>> }
+type Prepared = { chunks: Promise<CutChunk[]> } | { slices: Promise<AsyncIterable<string>> }
 
 const isLarge = (row: GroupRow) => Number(row.bytes) > STREAM_MIN_BYTES
 
@@ -429,11 +429,9 @@ const MAX_PENDING = 3
 /** A writer's first batch is smaller, so the database has work while the next ones are cut. */
 const FIRST_BATCH = 16
 
-interface PendingChunk {
+interface PendingChunk extends CutChunk {
   tally: FileTally
   index: number
-  text: string
-  steps: string[] | null
 }
 
 /**
@@ -458,8 +456,8 @@ class ChunkWriter {
     private readonly signal: AbortSignal,
   ) {}
 
-  async add(tally: FileTally, { text, steps }: Chunk): Promise<void> {
-    this.batch.push({ tally, index: tally.count++, text, steps })
+  async add(tally: FileTally, { bytes, source }: CutChunk): Promise<void> {
+    this.batch.push({ tally, index: tally.count++, bytes, source })
     if (this.batch.length < this.batchSize) return
     this.submit()
     while (this.pending.length > MAX_PENDING) await this.pending.shift()
@@ -493,8 +491,8 @@ class ChunkWriter {
     const chunks = this.batch
     this.batch = []
     this.batchSize = Math.min(INSERT_BATCH, this.batchSize * 2)
-    const lexemes = chunkLexemes(this.db, chunks)
-    const vectors = this.embedder ? this.embedder.embed(chunks.map((c) => c.text), this.signal) : Promise.resolve(null)
+    const lexemes = chunkLexemes(this.db, chunks.map((c) => c.source))
+    const vectors = this.embedder ? this.embedder.embed(chunks.map((c) => c.bytes.toString('utf8')), this.signal) : Promise.resolve(null)
     // Awaited once the batches before are sent; a failure must not count as unhandled meanwhile.
     lexemes.catch(() => undefined)
     vectors.catch(() => undefined)
@@ -512,14 +510,15 @@ class ChunkWriter {
 
   /** Count the batch into its files' tallies and send its insert; resolves when it is written. */
   private async write(chunks: PendingChunk[], lexemes: ChunkLexemes[], vectors: number[][] | null): Promise<void> {
-    chunks.forEach(({ tally, text }, j) => {
+    chunks.forEach(({ tally, bytes }, j) => {
       const df = tally.documentFrequencies
       for (const l of lexemes[j].lexemes) df.set(l, (df.get(l) ?? 0) + 1)
-      tally.usageBytes += Buffer.byteLength(text) + (vectors ? (vectors[j]?.length ?? 0) * 4 : 0)
+      tally.usageBytes += bytes.length + (vectors ? (vectors[j]?.length ?? 0) * 4 : 0)
     })
     if (this.failure) return // these files fail anyway: nothing more is written for them
-    const rows = chunks.map(({ tally, index, text }, j) =>
-      sql`(${tally.storeId}, ${tally.fileId}, ${tally.run?.seq ?? null}::bigint, ${tally.run?.attempt ?? null}::int, ${index}::int, ${text}, ${lexemes[j].tsv}::tsvector, ${vectors?.[j] ?? null}::real[])`,
+    // The text goes as the UTF-8 bytes it was cut as (binary format of text: the bytes themselves).
+    const rows = chunks.map(({ tally, index, bytes }, j) =>
+      sql`(${tally.storeId}, ${tally.fileId}, ${tally.run?.seq ?? null}::bigint, ${tally.run?.attempt ?? null}::int, ${index}::int, ${bytes}::text, ${lexemes[j].tsv}::tsvector, ${vectors?.[j] ?? null}::real[])`,
     )
     const insert = () => insertChunks(this.db, rows)
     // A file removed from its store meanwhile (foreign key) retries without it: the others go on.

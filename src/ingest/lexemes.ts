@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
 import type { Db } from '../store/db.ts'
+import { lexemeSource, mayHoldTag, type LexemeSource } from './chunk-source.ts'
 
 /**
  * The full-text vectors of chunks, built here instead of by `to_tsvector('english', text)` in the
@@ -107,17 +108,14 @@ function lexemeId(lexeme: string): number {
   return id
 }
 
-/** Text that may hold a markup tag, which the parser reads as one token across spaces. */
-const mayHoldTag = (text: string) => text.includes('<')
-
 /** Calls run one after another: a call must not see the cache cleared while it waits for the database. */
 let queue: Promise<unknown> = Promise.resolve()
 
-/** A chunk's text, with the texts of the steps it is made of when it has them (see `Chunk` in chunk.ts). */
-export type LexemeSource = string | { text: string; steps: readonly string[] | null }
+/** A chunk as cut (its lexemes' source decided here) or as its source (see chunk-source.ts). */
+export type ChunkSource = LexemeSource | { text: string; steps: readonly string[] | null }
 
 /** Lexemes and binary tsvectors of chunks, one database round trip for what is not known yet. */
-export function chunkLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<ChunkLexemes[]> {
+export function chunkLexemes(db: Db, chunks: readonly ChunkSource[]): Promise<ChunkLexemes[]> {
   const result = queue.then(() => buildLexemes(db, chunks))
   queue = result.catch(() => undefined)
   return result
@@ -188,38 +186,13 @@ function concatenated(pieces: readonly PieceLexemes[]): PieceLexemes {
   return out
 }
 
-const isAsciiSpace = (c: number) => c === 32 || (c >= 9 && c <= 13)
-
-/**
- * Whether the chunk's text is its steps joined with only ASCII whitespace trimmed off: then its
- * pieces are the steps' (`trim()` also drops other Unicode spaces, which a piece would keep).
- */
-function trimmedOnlyAsciiSpace(text: string, steps: readonly string[]): boolean {
-  let joined = 0
-  for (const step of steps) joined += step.length
-  let lead = 0
-  for (const step of steps) {
-    let i = 0
-    while (i < step.length && isAsciiSpace(step.charCodeAt(i))) i++
-    lead += i
-    if (i < step.length) break
+function partsOf(chunk: ChunkSource, lookups: Lookups): Part[] {
+  const source = typeof chunk === 'string' || !('text' in chunk) ? chunk : lexemeSource(chunk)
+  if (typeof source === 'string') {
+    if (mayHoldTag(source)) return [lookups.piece(source)]
+    return source.split(ASCII_SPACE).map((piece) => lookups.piece(piece))
   }
-  let trail = 0
-  for (let k = steps.length - 1; k >= 0; k--) {
-    const step = steps[k]
-    let i = step.length
-    while (i > 0 && isAsciiSpace(step.charCodeAt(i - 1))) i--
-    trail += step.length - i
-    if (i > 0) break
-  }
-  return text.length > 0 && lead + trail === joined - text.length
-}
-
-function partsOf(source: LexemeSource, lookups: Lookups): Part[] {
-  const text = typeof source === 'string' ? source : source.text
-  const steps = typeof source === 'string' ? null : source.steps
-  if (mayHoldTag(text)) return [lookups.piece(text)]
-  if (!steps || !trimmedOnlyAsciiSpace(text, steps)) return text.split(ASCII_SPACE).map((piece) => lookups.piece(piece))
+  const steps = source.steps
   // The pieces of `steps.join('')`: each step's inner pieces, and at each boundary the last piece
   // of one step joined to the first of the next (one piece unless a space is between them).
   const parts: Part[] = []
@@ -239,7 +212,7 @@ function partsOf(source: LexemeSource, lookups: Lookups): Part[] {
   return parts
 }
 
-async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<ChunkLexemes[]> {
+async function buildLexemes(db: Db, chunks: readonly ChunkSource[]): Promise<ChunkLexemes[]> {
   // Cleared only here, so the pieces a call finds known stay known until it is done.
   if (cache.size > CACHE_LIMIT) {
     cache = new Map()
