@@ -66,6 +66,10 @@ describe('streamed ingestion of large text files', () => {
     expect(chunks).toEqual(expected)
     expect(chunks.some((c) => c.includes(boundaryFact))).toBe(true)
     expect(chunks.at(-1)).toMatch(/signed the log\.$/)
+    // Its parsed contents: the whole text once, a slice per item (streamed in the response).
+    const content = await t.client.vectorStores.files.content(file.id, { vector_store_id: store.id })
+    expect(content.data.length).toBeGreaterThan(1)
+    expect(content.data.map((d) => d.text).join('')).toBe(await extractText(bytes, 'survey.md'))
 
     // Searchable, with the right file and text.
     const found = await t.client.vectorStores.search(store.id, { query: 'quillfeather vault combination', max_num_results: 3 })

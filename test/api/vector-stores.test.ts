@@ -69,6 +69,33 @@ describe('vector stores', () => {
     }
     // HTML scripts and styles are not indexed.
     expect((await t.client.vectorStores.search(store.id, { query: 'zzzscriptzzz' })).data).toEqual([])
+
+    // The parsed contents: the text read from the file (a PDF's words, not its bytes).
+    const pdf = (await t.client.files.list()).data.find((f) => f.filename === 'turbine.pdf')!
+    const content = await t.client.vectorStores.files.content(pdf.id, { vector_store_id: store.id })
+    expect(content.data).toHaveLength(1)
+    expect(content.data[0].type).toBe('text')
+    expect(content.data[0].text).toContain('titanium')
+    expect(content.data[0].text).not.toContain('%PDF')
+  })
+
+  it("returns a file's parsed contents once, not its overlapping chunks, cleaned up as ingested", async () => {
+    const sentences = Array.from({ length: 120 }, (_, i) => `Sentence ${i} of the keeper's log mentions gull ${i * 7} and lamp ${i}.   `)
+    const text = `\n\n  ${sentences.join('\n')}\n\n`
+    const file = await upload(t.client, 'log.txt', text)
+    const store = await t.client.vectorStores.create({ name: 'contents' })
+    const added = await t.client.vectorStores.files.createAndPoll(store.id, { file_id: file.id, chunking_strategy: { type: 'static', static: { max_chunk_size_tokens: 100, chunk_overlap_tokens: 50 } } }, { pollIntervalMs: 50 })
+    expect(added.status).toBe('completed')
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n from chunks where vector_store_id = ${store.id}`.execute(t.server.services.db)
+    expect(rows[0].n).toBeGreaterThan(20)
+    const response = await t.client.vectorStores.files.content(file.id, { vector_store_id: store.id }).asResponse()
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/)
+    const page = await response.json()
+    expect(Object.keys(page).sort()).toEqual(['data', 'has_more', 'next_page', 'object'])
+    expect(page).toMatchObject({ object: 'vector_store.file_content.page', has_more: false, next_page: null })
+    const content = await t.client.vectorStores.files.content(file.id, { vector_store_id: store.id })
+    // Trailing blanks before line ends and around the text are dropped, as for indexing.
+    expect(content.data).toEqual([{ type: 'text', text: sentences.map((s) => s.trimEnd()).join('\n') }])
   })
 
   it('fails bad files with a clear last_error while the others complete', async () => {
@@ -110,8 +137,8 @@ describe('vector stores', () => {
     )
     expect(vsFile).toMatchObject({ status: 'completed', attributes: { lang: 'en', year: 2020 } })
     expect(vsFile.chunking_strategy).toEqual({ type: 'static', static: { max_chunk_size_tokens: 100, chunk_overlap_tokens: 50 } })
-    const content = await t.client.vectorStores.files.content(long.id, { vector_store_id: store.id })
-    expect(content.data.length).toBeGreaterThan(10)
+    const chunks = await sql<{ n: number }>`select count(*)::int as n from chunks where vector_store_id = ${store.id}`.execute(t.server.services.db)
+    expect(chunks.rows[0].n).toBeGreaterThan(10)
 
     const other = await upload(t.client, 'other.txt', 'word5 appears here too')
     await t.client.vectorStores.files.createAndPoll(store.id, { file_id: other.id, attributes: { lang: 'de', year: 2024 } }, { pollIntervalMs: 50 })

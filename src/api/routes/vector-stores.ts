@@ -1,5 +1,6 @@
 import type { AppServices } from '../../services.ts'
 import { addFilesToStore, createVectorStoreWithFiles } from '../../files/vector-store-files.ts'
+import { storeFileContent } from '../../files/store-file-content.ts'
 import { searchChunks } from '../../ingest/search.ts'
 import { rewriteQuery } from '../../ingest/rewrite.ts'
 import {
@@ -82,14 +83,7 @@ export function vectorStoreRoutes(r: RouteTable, services: AppServices) {
   r.on('DELETE', `${base}/files/:file_id`, async (c) => c.json(await stores.deleteStoreFile(db, c.get('project'), storeIdParam(c), pathParam(c, 'file_id'))))
   r.on('GET', `${base}/files/:file_id/content`, async (c) => {
     const row = await stores.getStoreFileRow(db, c.get('project'), storeIdParam(c), pathParam(c, 'file_id'))
-    const chunks = await db
-      .selectFrom('chunks')
-      .select('text')
-      .where('vector_store_id', '=', row.vector_store_id)
-      .where('file_id', '=', row.id)
-      .orderBy('chunk_index')
-      .execute()
-    return c.json({ object: 'vector_store.file_content.page', data: chunks.map((ch) => ({ type: 'text', text: ch.text })), has_more: false, next_page: null })
+    return storeFileContent(services, row)
   })
 
   // ---- file batches ----
