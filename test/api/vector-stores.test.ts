@@ -5,6 +5,7 @@ import OpenAI, { toFile } from 'openai'
 import { sql } from 'kysely'
 import { startTestServer, TEST_KEYS, type TestContext } from '../support/harness.ts'
 import { ingestor } from '../../src/ingest/ingestion.ts'
+import type { ChunkingThread } from '../../src/ingest/chunk-thread.ts'
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../fixtures', name))
 
@@ -341,6 +342,33 @@ describe('vector stores with embeddings', () => {
     )
     e.upstream.embeddingFailures = 0
     expect(manyFailed).toMatchObject({ status: 'failed', last_error: { code: 'server_error' } })
+  })
+})
+
+describe('the chunking thread', () => {
+  it('gone mid-ingestion: the file being cut fails with server_error, the next ones complete on a new thread', async () => {
+    const line = (i: number) => `Report ${i}: the weather station logged wind, rain and the temperature at dawn.`
+    const big = await upload(t.client, 'big-log.txt', Array.from({ length: 80_000 }, (_, i) => line(i)).join('\n'))
+    const store = await t.client.vectorStores.create({ name: 'thread' })
+    const service = ingestor(t.server.services) as unknown as { chunkingThread(): ChunkingThread }
+    await t.client.vectorStores.files.create(store.id, { file_id: big.id })
+    // Once its first chunks are written, the thread cutting them is ended (as if it had crashed).
+    const deadline = Date.now() + 20_000
+    for (;;) {
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from chunks where vector_store_id = ${store.id}`.execute(t.server.services.db)
+      if (rows[0].n > 0) break
+      if (Date.now() > deadline) throw new Error('no chunk written')
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    await service.chunkingThread().close()
+    const failed = await t.client.vectorStores.files.poll(store.id, big.id, { pollIntervalMs: 50 })
+    expect(failed).toMatchObject({ status: 'failed', last_error: { code: 'server_error' } })
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n from chunks where vector_store_id = ${store.id}`.execute(t.server.services.db)
+    expect(rows[0].n).toBe(0)
+
+    const small = await upload(t.client, 'small-log.txt', line(1))
+    expect(await t.client.vectorStores.files.createAndPoll(store.id, { file_id: small.id }, { pollIntervalMs: 50 })).toMatchObject({ status: 'completed' })
+    expect((await t.client.vectorStores.search(store.id, { query: 'weather station' })).data.map((d) => d.file_id)).toEqual([small.id])
   })
 })
 
