@@ -22,10 +22,12 @@ export async function storeFileContent(services: AppServices, row: VectorStoreFi
     .executeTakeFirst()
   if (!file) return empty()
   const storage = await fileStorage(services.config)
-  const slices = (await documentText(storage.pathOf(file.storage_key), file.filename))[Symbol.asyncIterator]()
-  // The first slice is read before answering: a file that cannot be read any more is an empty page, not a broken body.
+  // The file is opened and its first slice read before answering: a file that cannot be read any
+  // more is an empty page, not an error or a broken body.
+  let slices: AsyncIterator<string>
   let first: IteratorResult<string>
   try {
+    slices = (await documentText(storage.pathOf(file.storage_key), file.filename))[Symbol.asyncIterator]()
     first = await slices.next()
   } catch (err) {
     services.log.warn({ err, fileId: row.id }, 'could not read a vector store file for its content')

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import OpenAI, { toFile } from 'openai'
@@ -6,6 +6,7 @@ import { sql } from 'kysely'
 import { startTestServer, TEST_KEYS, type TestContext } from '../support/harness.ts'
 import { ingestor } from '../../src/ingest/ingestion.ts'
 import type { ChunkingThread } from '../../src/ingest/chunk-thread.ts'
+import { fileStorage } from '../../src/files/storage.ts'
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../fixtures', name))
 
@@ -97,6 +98,12 @@ describe('vector stores', () => {
     const content = await t.client.vectorStores.files.content(file.id, { vector_store_id: store.id })
     // Trailing blanks before line ends and around the text are dropped, as for indexing.
     expect(content.data).toEqual([{ type: 'text', text: sentences.map((s) => s.trimEnd()).join('\n') }])
+
+    // Its stored bytes gone (a damaged data dir): an empty page, not a server error.
+    const row = await t.server.services.db.selectFrom('files').select('storage_key').where('id', '=', file.id).executeTakeFirstOrThrow()
+    rmSync((await fileStorage(t.server.services.config)).pathOf(row.storage_key))
+    const gone = await t.client.vectorStores.files.content(file.id, { vector_store_id: store.id })
+    expect(gone.data).toEqual([])
   })
 
   it('fails bad files with a clear last_error while the others complete', async () => {
