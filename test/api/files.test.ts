@@ -1,6 +1,8 @@
+import { rmSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { toFile } from 'openai'
 import { startTestServer, TEST_KEYS, type TestContext } from '../support/harness.ts'
+import { fileStorage } from '../../src/files/storage.ts'
 
 let t: TestContext
 beforeAll(async () => {
@@ -31,6 +33,14 @@ describe('files', () => {
     expect(await t.client.files.delete(file.id)).toEqual({ id: file.id, object: 'file', deleted: true })
     await expect(t.client.files.retrieve(file.id)).rejects.toMatchObject({ status: 404 })
     await expect(t.client.files.content(file.id)).rejects.toMatchObject({ status: 404 })
+  })
+
+  it('answers 404 for a file whose stored bytes are gone (a damaged data dir), and keeps serving', async () => {
+    const file = await t.client.files.create({ file: await toFile(Buffer.from('soon gone'), 'gone.txt'), purpose: 'assistants' })
+    const row = await t.server.services.db.selectFrom('files').select('storage_key').where('id', '=', file.id).executeTakeFirstOrThrow()
+    rmSync((await fileStorage(t.server.services.config)).pathOf(row.storage_key))
+    await expect(t.client.files.content(file.id)).rejects.toMatchObject({ status: 404, error: { message: `No such File object: ${file.id}` } })
+    expect((await t.client.files.retrieve(file.id)).id).toBe(file.id)
   })
 
   it('is scoped to the key project', async () => {

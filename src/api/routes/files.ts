@@ -1,10 +1,10 @@
-import { createReadStream } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { z } from 'zod'
 import type { AppServices } from '../../services.ts'
 import { fileStorage } from '../../files/storage.ts'
 import { parseUpload } from '../../files/upload.ts'
-import { invalidRequest } from '../../protocol/errors.ts'
+import { invalidRequest, noSuchFile } from '../../protocol/errors.ts'
 import { newId } from '../../protocol/ids.ts'
 import { parseWith } from '../../protocol/validation.ts'
 import * as files from '../../store/repos/files.ts'
@@ -69,7 +69,12 @@ export function fileRoutes(r: RouteTable, services: AppServices) {
   r.on('DELETE', '/v1/files/:file_id', async (c) => c.json(await files.deleteFile(services, c.get('project'), pathParam(c, 'file_id'))))
   r.on('GET', '/v1/files/:file_id/content', async (c) => {
     const row = await files.getLiveFileRow(services, c.get('project'), pathParam(c, 'file_id'))
-    const stream = Readable.toWeb(createReadStream(await files.filePath(services, row))) as unknown as ReadableStream
+    // Opened before answering: bytes missing from the data dir are a 404, not a body cut off after a 200.
+    const handle = await open(await files.filePath(services, row)).catch((err) => {
+      services.log.warn({ err, fileId: row.id }, 'a stored file could not be opened')
+      throw noSuchFile(row.id)
+    })
+    const stream = Readable.toWeb(handle.createReadStream()) as unknown as ReadableStream
     return new Response(stream, {
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(row.bytes), 'content-disposition': `attachment; filename="${encodeURIComponent(row.filename)}"` },
     })
