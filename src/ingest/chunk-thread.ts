@@ -45,6 +45,9 @@ function unpack({ bytes, ends, sources }: CutChunks): CutChunk[] {
   })
 }
 
+/** The thread is gone (it exited, crashed or was closed): what was asked of it is not answered. */
+export class ChunkingThreadGone extends Error {}
+
 /** A text cut slice by slice: each call's chunks, in order (requests are sent at once, answered in turn). */
 export interface ChunkStream {
   push(text: string): Promise<CutChunk[]>
@@ -66,7 +69,7 @@ export class ChunkingThread {
   private readonly pending = new Map<number, Pending>()
   private nextId = 1
   private nextStream = 1
-  private failure: Error | null = null
+  private failure: ChunkingThreadGone | null = null
   private readonly worker: Worker
 
   private constructor(worker: Worker) {
@@ -78,8 +81,8 @@ export class ChunkingThread {
       if (reply.error) pending.reject(Object.assign(new Error(reply.error.message), { stack: reply.error.stack }))
       else pending.resolve(reply.chunks ? unpack(reply.chunks) : [])
     })
-    worker.on('error', (err: Error) => this.fail(err))
-    worker.on('exit', (code) => this.fail(new Error(`The chunking thread exited (code ${code}).`)))
+    worker.on('error', (err: Error) => this.fail(new ChunkingThreadGone(`The chunking thread failed: ${err.message}`, { cause: err })))
+    worker.on('exit', (code) => this.fail(new ChunkingThreadGone(`The chunking thread exited (code ${code}).`)))
   }
 
   static start(): ChunkingThread {
@@ -124,7 +127,7 @@ export class ChunkingThread {
   }
 
   async close(): Promise<void> {
-    this.fail(new Error('The chunking thread was closed.'))
+    this.fail(new ChunkingThreadGone('The chunking thread was closed.'))
     await this.worker.terminate()
   }
 
@@ -137,7 +140,7 @@ export class ChunkingThread {
     })
   }
 
-  private fail(err: Error): void {
+  private fail(err: ChunkingThreadGone): void {
     this.failure ??= err
     for (const pending of this.pending.values()) pending.reject(this.failure)
     this.pending.clear()

@@ -4,7 +4,7 @@ import { isForeignKeyViolation, type Db } from '../store/db.ts'
 import { fileStorage } from '../files/storage.ts'
 import * as stores from '../store/repos/vector-stores.ts'
 import type { ChunkingOptions } from './chunk.ts'
-import { ChunkingThread, type ChunkStream, type CutChunk } from './chunk-thread.ts'
+import { ChunkingThread, ChunkingThreadGone, type ChunkStream, type CutChunk } from './chunk-thread.ts'
 import { addLexemeStats, lexemeCounts, removeFileChunks, type LexemeCounts } from './term-stats.ts'
 import { Embedder } from './embeddings.ts'
 import { chunkLexemes, type ChunkLexemes } from './lexemes.ts'
@@ -216,13 +216,12 @@ export class Ingestor {
     }
     // Files are read, and small ones sent to the chunking thread, ahead of the one being written
     // (up to LOOKAHEAD_BYTES): that thread cuts them while this one builds vectors and sends inserts.
-    const chunking = this.chunkingThread()
     const prepared: (Prepared | undefined)[] = []
     let readAhead = 0
     let aheadBytes = 0
     const prepare = (row: GroupRow): Prepared => {
       const text = row.filename === null || row.storage_key === null ? Promise.reject(notFound('file', row.id)) : documentText(storage.pathOf(row.storage_key), row.filename)
-      const entry: Prepared = isLarge(row) ? { slices: text } : { chunks: text.then(async (slices) => chunking.whole(await joined(slices), chunkingOptions(row))) }
+      const entry: Prepared = isLarge(row) ? { slices: text } : { chunks: text.then(async (slices) => this.chunkingThread().whole(await joined(slices), chunkingOptions(row))) }
       ;('chunks' in entry ? entry.chunks : entry.slices).catch(() => undefined) // handled when its turn comes
       return entry
     }
@@ -243,11 +242,16 @@ export class Ingestor {
       unsettled.push(tally)
       try {
         if ('chunks' in entry) {
-          for (const chunk of await entry.chunks) await writer.add(tally, chunk)
+          // Sent to a thread that is gone since (it crashed cutting another file): once more, to a new one.
+          const chunks = await entry.chunks.catch((err) => {
+            if (!(err instanceof ChunkingThreadGone) || this.stopped) throw err
+            return (prepare(row) as { chunks: Promise<CutChunk[]> }).chunks
+          })
+          for (const chunk of chunks) await writer.add(tally, chunk)
           // Small files are read without waiting: let the database's replies (a batch's lexemes,
           // ready to be sent) and requests in, so the next batch goes out while this thread works.
           await new Promise((resolve) => setImmediate(resolve))
-        } else if (!(await this.streamChunks(chunking.stream(chunkingOptions(row)), await entry.slices, (chunk) => writer.add(tally, chunk)))) {
+        } else if (!(await this.streamChunks(this.chunkingThread().stream(chunkingOptions(row)), await entry.slices, (chunk) => writer.add(tally, chunk)))) {
           return
         }
       } catch (err) {

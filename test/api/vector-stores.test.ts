@@ -377,6 +377,27 @@ describe('the chunking thread', () => {
     expect(await t.client.vectorStores.files.createAndPoll(store.id, { file_id: small.id }, { pollIntervalMs: 50 })).toMatchObject({ status: 'completed' })
     expect((await t.client.vectorStores.search(store.id, { query: 'weather station' })).data.map((d) => d.file_id)).toEqual([small.id])
   })
+
+  it('gone while small files wait to be cut: they are cut again by a new thread, and all complete', async () => {
+    const service = ingestor(t.server.services) as unknown as { chunkingThread(): ChunkingThread }
+    const ids: string[] = []
+    for (let i = 0; i < 300; i++) ids.push((await upload(t.client, `memo-${i}.txt`, `Memo ${i}. ${'The ferry timetable changes with the tides and the season. '.repeat(160)}`)).id)
+    const store = await t.client.vectorStores.create({ name: 'many' })
+    const batch = await t.client.vectorStores.fileBatches.create(store.id, { file_ids: ids })
+    const deadline = Date.now() + 20_000
+    for (;;) {
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from chunks where vector_store_id = ${store.id}`.execute(t.server.services.db)
+      if (rows[0].n > 0) break
+      if (Date.now() > deadline) throw new Error('no chunk written')
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    const gone = service.chunkingThread()
+    await gone.close()
+    const done = await t.client.vectorStores.fileBatches.poll(store.id, batch.id, { pollIntervalMs: 50 })
+    expect(done.file_counts).toEqual({ in_progress: 0, completed: 300, failed: 0, cancelled: 0, total: 300 })
+    // A new thread took over (the files after the ended one were cut by it).
+    expect(service.chunkingThread()).not.toBe(gone)
+  })
 })
 
 describe('deleting while ingesting', () => {
