@@ -353,6 +353,17 @@ describe('vector stores with embeddings', () => {
 })
 
 describe('the chunking thread', () => {
+  const chunkCount = async (storeId: string) =>
+    (await sql<{ n: number }>`select count(*)::int as n from chunks where vector_store_id = ${storeId}`.execute(t.server.services.db)).rows[0].n
+  /** Waits until ingestion has written a first chunk into the store (the thread is then mid-way). */
+  async function firstChunkWritten(storeId: string): Promise<void> {
+    const deadline = Date.now() + 20_000
+    while ((await chunkCount(storeId)) === 0) {
+      if (Date.now() > deadline) throw new Error('no chunk written')
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+  }
+
   it('gone mid-ingestion: the file being cut fails with server_error, the next ones complete on a new thread', async () => {
     const line = (i: number) => `Report ${i}: the weather station logged wind, rain and the temperature at dawn.`
     const big = await upload(t.client, 'big-log.txt', Array.from({ length: 80_000 }, (_, i) => line(i)).join('\n'))
@@ -360,18 +371,11 @@ describe('the chunking thread', () => {
     const service = ingestor(t.server.services) as unknown as { chunkingThread(): ChunkingThread }
     await t.client.vectorStores.files.create(store.id, { file_id: big.id })
     // Once its first chunks are written, the thread cutting them is ended (as if it had crashed).
-    const deadline = Date.now() + 20_000
-    for (;;) {
-      const { rows } = await sql<{ n: number }>`select count(*)::int as n from chunks where vector_store_id = ${store.id}`.execute(t.server.services.db)
-      if (rows[0].n > 0) break
-      if (Date.now() > deadline) throw new Error('no chunk written')
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
+    await firstChunkWritten(store.id)
     await service.chunkingThread().close()
     const failed = await t.client.vectorStores.files.poll(store.id, big.id, { pollIntervalMs: 50 })
     expect(failed).toMatchObject({ status: 'failed', last_error: { code: 'server_error' } })
-    const { rows } = await sql<{ n: number }>`select count(*)::int as n from chunks where vector_store_id = ${store.id}`.execute(t.server.services.db)
-    expect(rows[0].n).toBe(0)
+    expect(await chunkCount(store.id)).toBe(0)
 
     const small = await upload(t.client, 'small-log.txt', line(1))
     expect(await t.client.vectorStores.files.createAndPoll(store.id, { file_id: small.id }, { pollIntervalMs: 50 })).toMatchObject({ status: 'completed' })
@@ -384,13 +388,7 @@ describe('the chunking thread', () => {
     for (let i = 0; i < 300; i++) ids.push((await upload(t.client, `memo-${i}.txt`, `Memo ${i}. ${'The ferry timetable changes with the tides and the season. '.repeat(160)}`)).id)
     const store = await t.client.vectorStores.create({ name: 'many' })
     const batch = await t.client.vectorStores.fileBatches.create(store.id, { file_ids: ids })
-    const deadline = Date.now() + 20_000
-    for (;;) {
-      const { rows } = await sql<{ n: number }>`select count(*)::int as n from chunks where vector_store_id = ${store.id}`.execute(t.server.services.db)
-      if (rows[0].n > 0) break
-      if (Date.now() > deadline) throw new Error('no chunk written')
-      await new Promise((resolve) => setTimeout(resolve, 5))
-    }
+    await firstChunkWritten(store.id)
     const gone = service.chunkingThread()
     await gone.close()
     const done = await t.client.vectorStores.fileBatches.poll(store.id, batch.id, { pollIntervalMs: 50 })
