@@ -3,7 +3,7 @@
  * own type stripping, so this file and what it imports use only erasable TypeScript syntax.
  */
 import { parentPort } from 'node:worker_threads'
-import { Chunker, type Chunk, type ChunkingOptions } from './chunk.ts'
+import { Chunker, type Chunk } from './chunk.ts'
 import { lexemeSource } from './chunk-source.ts'
 import type { ChunkRequest, CutChunks } from './chunk-thread.ts'
 
@@ -21,7 +21,7 @@ function handle(request: ChunkRequest): Chunk[] {
     }
     case 'push': {
       let chunker = streams.get(request.stream)
-      if (!chunker) streams.set(request.stream, (chunker = new Chunker(request.options as ChunkingOptions)))
+      if (!chunker) streams.set(request.stream, (chunker = new Chunker(request.options)))
       return chunker.push(request.text)
     }
     case 'finish': {

@@ -219,9 +219,11 @@ export class Ingestor {
     const prepared: (Prepared | undefined)[] = []
     let readAhead = 0
     let aheadBytes = 0
+    const textOf = (row: GroupRow) =>
+      row.filename === null || row.storage_key === null ? Promise.reject(notFound('file', row.id)) : documentText(storage.pathOf(row.storage_key), row.filename)
+    const cutWhole = async (row: GroupRow) => this.chunkingThread().whole(await joined(await textOf(row)), chunkingOptions(row))
     const prepare = (row: GroupRow): Prepared => {
-      const text = row.filename === null || row.storage_key === null ? Promise.reject(notFound('file', row.id)) : documentText(storage.pathOf(row.storage_key), row.filename)
-      const entry: Prepared = isLarge(row) ? { slices: text } : { chunks: text.then(async (slices) => this.chunkingThread().whole(await joined(slices), chunkingOptions(row))) }
+      const entry: Prepared = isLarge(row) ? { slices: textOf(row) } : { chunks: cutWhole(row) }
       ;('chunks' in entry ? entry.chunks : entry.slices).catch(() => undefined) // handled when its turn comes
       return entry
     }
@@ -245,7 +247,7 @@ export class Ingestor {
           // Sent to a thread that is gone since (it crashed cutting another file): once more, to a new one.
           const chunks = await entry.chunks.catch((err) => {
             if (!(err instanceof ChunkingThreadGone) || this.stopped) throw err
-            return (prepare(row) as { chunks: Promise<CutChunk[]> }).chunks
+            return cutWhole(row)
           })
           for (const chunk of chunks) await writer.add(tally, chunk)
           // Small files are read without waiting: let the database's replies (a batch's lexemes,

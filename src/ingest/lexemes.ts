@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import type { Db } from '../store/db.ts'
-import { lexemeSource, mayHoldTag, type LexemeSource } from './chunk-source.ts'
+import { mayHoldTag, type LexemeSource } from './chunk-source.ts'
 
 /**
  * The full-text vectors of chunks, built here instead of by `to_tsvector('english', text)` in the
@@ -111,11 +111,8 @@ function lexemeId(lexeme: string): number {
 /** Calls run one after another: a call must not see the cache cleared while it waits for the database. */
 let queue: Promise<unknown> = Promise.resolve()
 
-/** A chunk as cut (its lexemes' source decided here) or as its source (see chunk-source.ts). */
-export type ChunkSource = LexemeSource | { text: string; steps: readonly string[] | null }
-
 /** Lexemes and binary tsvectors of chunks, one database round trip for what is not known yet. */
-export function chunkLexemes(db: Db, chunks: readonly ChunkSource[]): Promise<ChunkLexemes[]> {
+export function chunkLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<ChunkLexemes[]> {
   const result = queue.then(() => buildLexemes(db, chunks))
   queue = result.catch(() => undefined)
   return result
@@ -186,8 +183,7 @@ function concatenated(pieces: readonly PieceLexemes[]): PieceLexemes {
   return out
 }
 
-function partsOf(chunk: ChunkSource, lookups: Lookups): Part[] {
-  const source = typeof chunk === 'string' || !('text' in chunk) ? chunk : lexemeSource(chunk)
+function partsOf(source: LexemeSource, lookups: Lookups): Part[] {
   if (typeof source === 'string') {
     if (mayHoldTag(source)) return [lookups.piece(source)]
     return source.split(ASCII_SPACE).map((piece) => lookups.piece(piece))
@@ -212,7 +208,7 @@ function partsOf(chunk: ChunkSource, lookups: Lookups): Part[] {
   return parts
 }
 
-async function buildLexemes(db: Db, chunks: readonly ChunkSource[]): Promise<ChunkLexemes[]> {
+async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<ChunkLexemes[]> {
   // Cleared only here, so the pieces a call finds known stay known until it is done.
   if (cache.size > CACHE_LIMIT) {
     cache = new Map()

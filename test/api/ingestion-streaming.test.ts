@@ -6,6 +6,7 @@ import { collectEvents } from '../support/stream.ts'
 import { Chunker, chunkText } from '../../src/ingest/chunk.ts'
 import { ingestor } from '../../src/ingest/ingestion.ts'
 import { chunkLexemes } from '../../src/ingest/lexemes.ts'
+import { lexemeSource } from '../../src/ingest/chunk-source.ts'
 import { extractText } from '../../src/ingest/parse.ts'
 import { SLICE_BYTES, STREAM_MIN_BYTES } from '../../src/ingest/source.ts'
 
@@ -179,7 +180,8 @@ describe('full-text vectors of overlapping chunks, built from their shared steps
       expect(chunks.map((c) => c.text)).toEqual([...chunkText(source, opts)])
       // Windows of whole steps come with their steps (those are what this test is about).
       if (opts.maxTokens % (opts.maxTokens - opts.overlapTokens) === 0) expect(chunks.filter((c) => c.steps).length).toBeGreaterThan(chunks.length / 2)
-      const built = await chunkLexemes(t.server.services.db, chunks)
+      // Each chunk's source as the chunking thread decides it (its steps where it can).
+      const built = await chunkLexemes(t.server.services.db, chunks.map(lexemeSource))
       // Each vector as the parameter ingestion sends (binary tsvector), next to its chunk's text.
       const { rows } = await sql<{ i: number; ours: string; theirs: string }>`
         select i, ours::text as ours, to_tsvector('english', text)::text as theirs
@@ -197,7 +199,7 @@ describe('full-text vectors of overlapping chunks, built from their shared steps
       ['eta the', '', 'theta\u2003'],
       ['spl', 'it word', 's end'],
     ].map((steps) => ({ text: steps.join('').trim(), steps }))
-    const built = await chunkLexemes(t.server.services.db, edges)
+    const built = await chunkLexemes(t.server.services.db, edges.map(lexemeSource))
     for (const [i, edge] of edges.entries()) {
       const { rows } = await sql<{ same: boolean }>`select ${built[i].tsv}::tsvector = to_tsvector('english', ${edge.text}) as same`.execute(t.server.services.db)
       expect(rows[0].same, JSON.stringify(edge.steps)).toBe(true)
