@@ -70,6 +70,7 @@ function grow(list: Int32Array): Int32Array<ArrayBuffer> {
 
 /** Forget every lexeme (with the piece cache). */
 function resetLexemes(): void {
+  cache = new Map()
   singleLexemes = []
   lexemeIds = new Map()
   lexemeNames = []
@@ -210,10 +211,7 @@ function partsOf(source: LexemeSource, lookups: Lookups): Part[] {
 
 async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<ChunkLexemes[]> {
   // Cleared only here, so the pieces a call finds known stay known until it is done.
-  if (cache.size > CACHE_LIMIT) {
-    cache = new Map()
-    resetLexemes()
-  }
+  if (cache.size > CACHE_LIMIT) resetLexemes()
   const lookups = new Lookups()
   const plans = chunks.map((chunk) => partsOf(chunk, lookups))
   const analysed = lookups.unknown.size > 0 ? await analyse(db, [...lookups.unknown]) : null
