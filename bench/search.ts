@@ -27,6 +27,7 @@ import { sql } from 'kysely'
 import OpenAI, { toFile } from 'openai'
 import { loadConfig } from '../src/config.ts'
 import { createLogger } from '../src/log.ts'
+import { SERVER_NODE_FLAGS } from '../src/node-flags.ts'
 import { startServer, type RunningServer } from '../src/server.ts'
 import { ingestor } from '../src/ingest/ingestion.ts'
 import { addFileStats } from '../src/ingest/term-stats.ts'
@@ -265,7 +266,7 @@ function rssMb(pid: number): number {
 /** `threadline start` in a child process with a data dir on disk, as deployed; `stop` ends it and removes the dir. */
 async function childServer(dir: string) {
   const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, '--import', 'tsx', 'src/cli.ts', 'start'], {
     cwd: process.cwd(),
     env: { ...process.env, THREADLINE_DATA_DIR: join(dir, 'data'), THREADLINE_PORT: String(port), THREADLINE_API_KEYS: KEY, THREADLINE_LOG_LEVEL: 'warn', DATABASE_URL: '' },
     stdio: ['ignore', 'inherit', 'inherit'],
