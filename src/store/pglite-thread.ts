@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads'
-import { bindValues, DML, encodeBind } from './pglite-bind.ts'
+import { BindBuffers, bindValues, DML, encodeBind } from './pglite-bind.ts'
 
 /** What the pool needs of an embedded database: ordered queries, and closing it. */
 export interface EmbeddedPostgres {
@@ -24,9 +24,11 @@ export class PGliteThread implements EmbeddedPostgres {
   private nextId = 1
   private closing: Promise<void> | null = null
   private failure: Error | null = null
+  private readonly bindBuffers = new BindBuffers()
 
   private constructor(private readonly worker: Worker) {
-    worker.on('message', (message: { id: number; rows?: Record<string, unknown>[]; affectedRows?: number; error?: Record<string, unknown> }) => {
+    worker.on('message', (message: { id: number; rows?: Record<string, unknown>[]; affectedRows?: number; error?: Record<string, unknown>; bind?: ArrayBuffer }) => {
+      if (message.bind) this.bindBuffers.give(message.bind)
       const pending = this.pending.get(message.id)
       if (!pending) return
       this.pending.delete(message.id)
@@ -70,7 +72,7 @@ export class PGliteThread implements EmbeddedPostgres {
     // DML with text (or binary) parameters goes prepared, its Bind encoded here (see pglite-bind.ts).
     const values = DML.test(sql) ? bindValues(params ?? []) : null
     if (values) {
-      const bind = encodeBind(values)
+      const bind = encodeBind(values, this.bindBuffers)
       return this.send({ sql, bind }, [bind.buffer as ArrayBuffer])
     }
     // PGlite's `query` would send bytes as text: only the Bind above carries them in binary.

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { parse, PGlite, protocol } from '@electric-sql/pglite'
-import { bindMessages } from './pglite-bind.ts'
+import { bindMessages, REUSE_FROM } from './pglite-bind.ts'
 
 interface Init {
   dataDir: string | null
@@ -163,11 +163,15 @@ try {
         port.postMessage({ id: request.id, closed: true })
         return
       }
+      // A Bind's memory goes back with the answer, for the next one (see `BindBuffers`).
+      const memory = request.bind?.buffer as ArrayBuffer | undefined
+      const bind = memory && memory.byteLength >= REUSE_FROM ? memory : undefined
+      const back = bind ? { transfer: [bind] } : undefined
       try {
         const result = request.bind ? await statements.execute(request.sql, request.bind) : await statements.query(request.sql, request.params)
-        port.postMessage({ id: request.id, rows: result.rows, affectedRows: result.affectedRows })
+        port.postMessage({ id: request.id, rows: result.rows, affectedRows: result.affectedRows, bind }, back)
       } catch (err) {
-        port.postMessage({ id: request.id, error: errorFields(err) })
+        port.postMessage({ id: request.id, error: errorFields(err), bind }, back)
       }
     })
     // Whatever failed is answered; the queue goes on for the requests behind it.
