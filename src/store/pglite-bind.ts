@@ -71,8 +71,9 @@ export function encodeBind(values: readonly BindValue[], buffers?: BindBuffers):
 
 /** Binds from this size on go in buffers that come back once their statement ran. */
 export const REUSE_FROM = 64 * 1024
-/** Buffers kept for reuse (a few inserts are under way at once while ingesting). */
+/** Buffers kept for reuse (a few inserts are under way at once while ingesting), and the largest kept. */
 const KEEP = 4
+const KEEP_UP_TO = 8 * 1024 * 1024
 
 /**
  * Memory for large encoded Binds, handed back by the database's thread once their statement ran
@@ -94,7 +95,8 @@ export class BindBuffers {
 
   /** A Bind's memory back from the database's thread. */
   give(memory: ArrayBuffer): void {
-    if (memory.byteLength < REUSE_FROM || memory.byteLength === 0) return
+    // A rare huge statement's memory is not held on to.
+    if (memory.byteLength < REUSE_FROM || memory.byteLength > KEEP_UP_TO) return
     if (this.spare.length >= KEEP) this.spare.shift() // keep the most recent sizes
     this.spare.push(memory)
   }

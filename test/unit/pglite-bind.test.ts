@@ -16,11 +16,14 @@ describe('BindBuffers', () => {
     expect(buffers.take(REUSE_FROM * 2).buffer).not.toBe(first.buffer)
   })
 
-  it('leaves small Binds to the allocator', () => {
+  it('leaves small Binds to the allocator, and does not hold on to huge ones', () => {
     const buffers = new BindBuffers()
     const small = buffers.take(100)
     buffers.give(small.buffer as ArrayBuffer)
     expect(buffers.take(100).buffer).not.toBe(small.buffer)
+    const huge = buffers.take(16 * 1024 * 1024)
+    buffers.give(huge.buffer as ArrayBuffer)
+    expect(buffers.take(REUSE_FROM).buffer).not.toBe(huge.buffer)
   })
 
   it('encodes into the memory it takes', () => {
