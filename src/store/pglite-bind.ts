@@ -75,6 +75,9 @@ export const REUSE_FROM = 64 * 1024
 const KEEP = 4
 const KEEP_UP_TO = 8 * 1024 * 1024
 
+/** Whether a Bind's memory is worth handing back for reuse (a rare huge statement's is not held on to). */
+export const reusableBindMemory = (memory: ArrayBuffer) => memory.byteLength >= REUSE_FROM && memory.byteLength <= KEEP_UP_TO
+
 /**
  * Memory for large encoded Binds, handed back by the database's thread once their statement ran
  * (ingestion's inserts carry a megabyte each). A new buffer for every insert was fresh memory
@@ -95,8 +98,7 @@ export class BindBuffers {
 
   /** A Bind's memory back from the database's thread. */
   give(memory: ArrayBuffer): void {
-    // A rare huge statement's memory is not held on to.
-    if (memory.byteLength < REUSE_FROM || memory.byteLength > KEEP_UP_TO) return
+    if (!reusableBindMemory(memory)) return
     if (this.spare.length >= KEEP) this.spare.shift() // keep the most recent sizes
     this.spare.push(memory)
   }

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { parse, PGlite, protocol } from '@electric-sql/pglite'
-import { bindMessages, REUSE_FROM } from './pglite-bind.ts'
+import { bindMessages, reusableBindMemory } from './pglite-bind.ts'
 
 interface Init {
   dataDir: string | null
@@ -165,7 +165,7 @@ try {
       }
       // A Bind's memory goes back with the answer, for the next one (see `BindBuffers`).
       const memory = request.bind?.buffer as ArrayBuffer | undefined
-      const bind = memory && memory.byteLength >= REUSE_FROM ? memory : undefined
+      const bind = memory && reusableBindMemory(memory) ? memory : undefined
       const back = bind ? { transfer: [bind] } : undefined
       try {
         const result = request.bind ? await statements.execute(request.sql, request.bind) : await statements.query(request.sql, request.params)
