@@ -30,7 +30,7 @@ import { createLogger } from '../src/log.ts'
 import { SERVER_NODE_FLAGS } from '../src/node-flags.ts'
 import { startServer, type RunningServer } from '../src/server.ts'
 import { ingestor } from '../src/ingest/ingestion.ts'
-import { addFileStats } from '../src/ingest/term-stats.ts'
+import { addFileStats, deltaBucket } from '../src/ingest/term-stats.ts'
 import { maintainRetrievalTables } from '../src/store/maintenance.ts'
 import { FakeUpstream } from '../test/support/fake-upstream.ts'
 
@@ -182,7 +182,11 @@ async function databaseFloor(client: OpenAI, server: RunningServer, from: string
       insert into chunks (vector_store_id, file_id, chunk_index, text, tsv, embedding)
       select ${to}, file_id, chunk_index, text || '', tsv, embedding from chunks where vector_store_id = ${from}
     `.execute(db)
-    await sql`insert into lexeme_stats (vector_store_id, lexeme, df) select ${to}, lexeme, df from lexeme_stats where vector_store_id = ${from} order by lexeme`.execute(db)
+    // Its statistics as completing its files writes them (a delta, see term-stats.ts).
+    await sql`
+      insert into lexeme_stats_deltas (vector_store_id, bucket, stats)
+      select ${to}, ${deltaBucket(sql.ref('lexeme'))}, jsonb_object_agg(lexeme, df) from lexeme_stats where vector_store_id = ${from} group by 2
+    `.execute(db)
     // Their full-text index entries merged too (else the cost lands on whichever insert fills the pending list).
     await sql`select gin_clean_pending_list('chunks_tsv'::regclass)`.execute(db)
     best = Math.min(best, (performance.now() - t0) / 1000)

@@ -5,7 +5,7 @@ import { fileStorage } from '../files/storage.ts'
 import * as stores from '../store/repos/vector-stores.ts'
 import type { ChunkingOptions } from './chunk.ts'
 import { ChunkingThread, ChunkingThreadGone, type ChunkStream, type CutChunk } from './chunk-thread.ts'
-import { addLexemeStats, lexemeCounts, removeFileChunks, type LexemeCounts } from './term-stats.ts'
+import { addLexemeStats, foldAllLexemeStats, lexemeCounts, removeFileChunks, type LexemeCounts } from './term-stats.ts'
 import { Embedder } from './embeddings.ts'
 import { chunkLexemes, type ChunkLexemes } from './lexemes.ts'
 import { IngestError } from './parse.ts'
@@ -311,8 +311,11 @@ export class Ingestor {
     })
   }
 
-  /** Planner statistics and the full-text index's pending list, on the embedded database (no autovacuum there). */
+  /** Search statistics folded; planner statistics and the full-text index's pending list, on the embedded database (no autovacuum there). */
   private async maintain(): Promise<void> {
+    if (this.stopped) return
+    // Completed files' statistics into `lexeme_stats` (on any database): searches then read no deltas.
+    await foldAllLexemeStats(this.services.db).catch((err) => this.services.log.warn({ err }, 'could not fold the search statistics'))
     if (this.services.database.kind !== 'pglite' || this.stopped) return
     await maintainRetrievalTables(this.services.db).catch((err) => this.services.log.warn({ err }, 'could not analyze the retrieval tables'))
     // The embedded database runs without a checkpointer: its WAL grows until max_wal_size (kept
@@ -393,7 +396,7 @@ function countsByStore(tallies: FileTally[]): Map<string, { files: FileTally[]; 
 async function settleFiles(db: Db, tallies: FileTally[], summed?: ReturnType<typeof countsByStore>): Promise<void> {
   if (tallies.length === 0) return
   await db.transaction().execute(async (trx) => {
-    // The stores exclusively (their statistics are written below: see `addLexemeStats`).
+    // The stores for no key update: one completion of a store's files at a time.
     const states = await stores.lockStoreFiles(trx, tallies, { exclusiveStores: true })
     // Only this ingestion's store file: one removed and added again (a new row), or restarted by
     // a re-add after its batch was cancelled, is another ingestion's to complete, chunks and all.

@@ -3,6 +3,7 @@ import type { AppServices } from '../services.ts'
 import type { Attributes } from '../store/repos/vector-stores.ts'
 import { touchVectorStores } from '../store/repos/vector-stores.ts'
 import { Embedder } from './embeddings.ts'
+import { deltaBucket } from './term-stats.ts'
 
 export type ComparisonFilter = { key: string; type: 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte' | 'in' | 'nin'; value: string | number | boolean | (string | number)[] }
 export type CompoundFilter = { type: 'and' | 'or'; filters: (ComparisonFilter | CompoundFilter)[] }
@@ -149,7 +150,7 @@ const SELECTIVE_SHARE = 0.05
 /**
  * Lexical ranking with IDF weights (Postgres' own ranks have none, so common words would drown
  * the rare ones that identify a passage). One query stems the query into lexemes and reads their
- * document frequencies (kept by ingestion in `lexeme_stats`); a second scores the chunks that
+ * document frequencies (kept by ingestion in `lexeme_stats` and its deltas); a second scores the chunks that
  * contain a selective lexeme (or, for a query of common words only, all of them) by the IDF of the
  * lexemes they contain. Ties go to the chunk where all the terms stand closest (`ts_rank_cd` of
  * their conjunction), then to the denser one (of their disjunction).
@@ -160,7 +161,8 @@ async function lexicalSearch(services: AppServices, storeIds: string[], scope: (
   const stats = await sql<{ lexeme: string; df: string; n: string }>`
     with lex as (select distinct lexeme from unnest(to_tsvector('english', ${queryText})))
     select lex.lexeme,
-      coalesce((select sum(s.df) from lexeme_stats s where s.lexeme = lex.lexeme and s.vector_store_id in (${stores})), 0) as df,
+      coalesce((select sum(s.df) from lexeme_stats s where s.lexeme = lex.lexeme and s.vector_store_id in (${stores})), 0)
+        + coalesce((select sum((d.stats ->> lex.lexeme)::int) from lexeme_stats_deltas d where d.vector_store_id in (${stores}) and d.bucket = ${deltaBucket(sql.ref('lex.lexeme'))}), 0) as df,
       (select coalesce(sum(f.chunk_count), 0) from vector_store_files f where f.vector_store_id in (${stores})) as n
     from lex
   `.execute(db)

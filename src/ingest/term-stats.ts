@@ -1,4 +1,4 @@
-import { sql } from 'kysely'
+import { sql, type RawBuilder } from 'kysely'
 import type { Db } from '../store/db.ts'
 
 /**
@@ -45,23 +45,74 @@ export function lexemeCounts(files: readonly Map<string, number>[]): LexemeCount
 }
 
 /**
+ * A store's statistics not yet in `lexeme_stats` are kept in this many rows per completion, by
+ * the hash of their lexemes: a search reads one small row per completion for each of its
+ * lexemes, not a completion's whole object.
+ */
+const DELTA_BUCKETS = 64
+/** Which of a delta's rows holds `lexeme` (an SQL expression, the same wherever it is used). */
+export const deltaBucket = (lexeme: RawBuilder<unknown>) => sql<number>`(hashtext(${lexeme}) & ${sql.lit(DELTA_BUCKETS - 1)})`
+/** A store's deltas are folded into `lexeme_stats` once it has more rows of them than this (≈ 8 completions). */
+const FOLD_ROWS = 8 * DELTA_BUCKETS
+
+/**
  * Count just-inserted chunks into their store's statistics from the document frequencies
  * ingestion collected while building the chunks' vectors (no pass over the index). The files'
- * chunk counts are set with their completion (`completeStoreFiles`).
+ * chunk counts are set with their completion (`completeStoreFiles`), in the same transaction.
+ * They go in as a delta (a few rows, see migration 010); searches add deltas up, and they are
+ * folded into `lexeme_stats` when ingestion pauses (`foldAllLexemeStats`) or, under a steady
+ * stream of completions, here once the store has many. Writing a row per lexeme here was most of
+ * what completing a group of new files cost, after its last chunks were written.
  */
 export async function addLexemeStats(db: Db, storeId: string, { lexemes, dfs }: LexemeCounts): Promise<void> {
-  // A store's first statistics (most ingestions: a store is created with its files) are plain
-  // inserts, 40 % cheaper than upserts. Only safe while no other transaction can add to the store's
-  // statistics: the caller holds the store's row for no key update (see `settleFiles`).
-  const fresh = (await db.selectFrom('lexeme_stats').select('df').where('vector_store_id', '=', storeId).limit(1).executeTakeFirst()) === undefined
-  // Ordered by lexeme, so concurrent ingestions into one store lock rows in the same order.
-  for (let i = 0; i < lexemes.length; i += STATS_BATCH) {
-    await sql`
-      insert into lexeme_stats (vector_store_id, lexeme, df)
-      select ${storeId}, t.lexeme, t.df from unnest(${lexemes.slice(i, i + STATS_BATCH)}::text[], ${dfs.slice(i, i + STATS_BATCH)}::int[]) as t(lexeme, df) order by t.lexeme
-      ${fresh ? sql`` : sql`on conflict (vector_store_id, lexeme) do update set df = lexeme_stats.df + excluded.df`}
-    `.execute(db)
-  }
+  if (lexemes.length === 0) return
+  const { rows } = await sql<{ n: number }>`
+    with added as (
+      insert into lexeme_stats_deltas (vector_store_id, bucket, stats)
+      select ${storeId}, ${deltaBucket(sql.ref('t.lexeme'))}, jsonb_object_agg(t.lexeme, t.df)
+      from unnest(${lexemes}::text[], ${dfs}::int[]) as t(lexeme, df)
+      group by 2
+      returning 1
+    )
+    select (select count(*) from added)::int + (select count(*) from lexeme_stats_deltas where vector_store_id = ${storeId})::int as n
+  `.execute(db)
+  if (rows[0].n > FOLD_ROWS) await foldLexemeStats(db, storeId)
+}
+
+/**
+ * Move a store's deltas into `lexeme_stats`, in one statement: a search sees them in one table or
+ * the other, never both or neither. Concurrent folds of one store do not count a delta twice: the
+ * second waits for the first's delete and then finds those rows gone. Rows are upserted in lexeme
+ * order, so concurrent writers lock them in the same order.
+ */
+export async function foldLexemeStats(db: Db, storeId: string): Promise<void> {
+  await sql`
+    with folded as (delete from lexeme_stats_deltas where vector_store_id = ${storeId} returning stats),
+    sums as (select e.key as lexeme, sum(e.value::int)::int as df from folded, jsonb_each_text(folded.stats) as e group by e.key)
+    insert into lexeme_stats (vector_store_id, lexeme, df)
+    select ${storeId}, lexeme, df from sums order by lexeme
+    on conflict (vector_store_id, lexeme) do update set df = lexeme_stats.df + excluded.df
+  `.execute(db)
+}
+
+/** Fold every store's deltas (once ingestion pauses). */
+export async function foldAllLexemeStats(db: Db): Promise<void> {
+  const stores = await db.selectFrom('lexeme_stats_deltas').select('vector_store_id').distinct().orderBy('vector_store_id').execute()
+  for (const { vector_store_id } of stores) await foldLexemeStats(db, vector_store_id)
+}
+
+/** A store's document frequencies as searches see them (`lexeme_stats` and deltas added up), by lexeme. */
+export async function storeDocumentFrequencies(db: Db, storeId: string): Promise<{ lexeme: string; df: number }[]> {
+  const { rows } = await sql<{ lexeme: string; df: number }>`
+    select lexeme, sum(df)::int as df from (
+      select lexeme, df from lexeme_stats where vector_store_id = ${storeId}
+      union all
+      select e.key, e.value::int from lexeme_stats_deltas d, jsonb_each_text(d.stats) as e where d.vector_store_id = ${storeId}
+    ) s
+    group by lexeme
+    order by lexeme
+  `.execute(db)
+  return rows
 }
 
 /** Remove a file's chunks and take them out of the statistics. */
@@ -73,6 +124,8 @@ export async function removeFileChunks(db: Db, storeId: string, fileId: string):
     .where('id', '=', fileId)
     .executeTakeFirst()
   if (file && file.chunk_count > 0) {
+    // Its counts may still be in a delta: subtracted from `lexeme_stats` once they are in it.
+    await foldLexemeStats(db, storeId)
     await sql`
       update lexeme_stats s set df = s.df - t.ndoc
       from (select word, ndoc from ts_stat(${fileChunksQuery(storeId, fileId)}) order by word) t

@@ -169,6 +169,13 @@ export interface LexemeStatsTable {
   df: number
 }
 
+export interface LexemeStatsDeltaTable {
+  id: Generated<string>
+  vector_store_id: string
+  bucket: number
+  stats: Json<Record<string, number>>
+}
+
 export interface ChunkTable {
   id: Generated<string>
   vector_store_id: string
@@ -193,6 +200,7 @@ export interface Database {
   vector_store_files: VectorStoreFileTable
   chunks: ChunkTable
   lexeme_stats: LexemeStatsTable
+  lexeme_stats_deltas: LexemeStatsDeltaTable
 }
 
 export type AssistantRow = Selectable<AssistantTable>

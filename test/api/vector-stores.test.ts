@@ -5,6 +5,7 @@ import OpenAI, { toFile } from 'openai'
 import { sql } from 'kysely'
 import { startTestServer, TEST_KEYS, type TestContext } from '../support/harness.ts'
 import { ingestor } from '../../src/ingest/ingestion.ts'
+import { addLexemeStats, storeDocumentFrequencies } from '../../src/ingest/term-stats.ts'
 import type { ChunkingThread } from '../../src/ingest/chunk-thread.ts'
 import { fileStorage } from '../../src/files/storage.ts'
 
@@ -166,7 +167,7 @@ describe('vector stores', () => {
     const rest = await t.client.vectorStores.search(store.id, { query: 'word5' })
     expect(rest.data.map((d) => d.file_id)).toEqual([other.id])
     // The term statistics followed: 'word5' is now in the other file's single chunk only.
-    const stat = await t.server.services.db.selectFrom('lexeme_stats').select('df').where('vector_store_id', '=', store.id).where('lexeme', '=', 'word5').executeTakeFirst()
+    const stat = (await storeDocumentFrequencies(t.server.services.db, store.id)).find((s) => s.lexeme === 'word5')
     expect(stat?.df).toBe(1)
     // The file itself is still there.
     expect((await t.client.files.retrieve(long.id)).id).toBe(long.id)
@@ -197,7 +198,7 @@ describe('vector stores', () => {
     const { rows: expected } = await sql<{ word: string; ndoc: number }>`
       select word, ndoc from ts_stat(${`select tsv from chunks where vector_store_id = '${store.id}'`}) order by word
     `.execute(db)
-    const stats = await db.selectFrom('lexeme_stats').select(['lexeme', 'df']).where('vector_store_id', '=', store.id).orderBy('lexeme').execute()
+    const stats = await storeDocumentFrequencies(db, store.id)
     expect(stats.map((r) => [r.lexeme, r.df])).toEqual(expected.map((r) => [r.word, r.ndoc]))
     expect(stats.find((r) => r.lexeme === 'topic7')?.df).toBe(files.find((f) => f.id === small[7].id)!.chunk_count)
 
@@ -208,6 +209,53 @@ describe('vector stores', () => {
     await t.client.vectorStores.delete(store.id)
     const left = await db.selectFrom('lexeme_stats').select((eb) => eb.fn.countAll<string>().as('n')).where('vector_store_id', '=', store.id).executeTakeFirstOrThrow()
     expect(Number(left.n)).toBe(0)
+    const deltas = await db.selectFrom('lexeme_stats_deltas').select((eb) => eb.fn.countAll<string>().as('n')).where('vector_store_id', '=', store.id).executeTakeFirstOrThrow()
+    expect(Number(deltas.n)).toBe(0)
+  })
+
+  it('searches count statistics still in deltas exactly as folded ones; removal and many completions fold them', async () => {
+    const { db } = t.server.services
+    const texts = ['Harbour tides and the keeper of the lighthouse. ', 'Weather notes from the northern pier and its tides. ']
+    const files = await Promise.all(texts.map((text, i) => upload(t.client, `delta-${i}.txt`, text.repeat(300))))
+    const store = await t.client.vectorStores.create({ name: 'deltas' })
+    await t.client.vectorStores.fileBatches.createAndPoll(store.id, { file_ids: files.map((f) => f.id) }, { pollIntervalMs: 50 })
+    await ingestor(t.server.services).idle() // folded once ingestion paused
+    const deltaRows = async () =>
+      Number((await db.selectFrom('lexeme_stats_deltas').select((eb) => eb.fn.countAll<string>().as('n')).where('vector_store_id', '=', store.id).executeTakeFirstOrThrow()).n)
+    expect(await deltaRows()).toBe(0)
+    const folded = await storeDocumentFrequencies(db, store.id)
+    expect(folded.find((s) => s.lexeme === 'tide')?.df).toBeGreaterThan(1)
+    const search = async () => (await t.client.vectorStores.search(store.id, { query: 'lighthouse keeper tides', max_num_results: 20 })).data.map((d) => [d.file_id, d.score, d.content[0].text])
+    const foldedHits = await search()
+    expect(foldedHits.length).toBeGreaterThan(0)
+
+    // The same statistics as two completions' deltas, not yet folded: searches see the same.
+    await db.deleteFrom('lexeme_stats').where('vector_store_id', '=', store.id).execute()
+    const half = Math.ceil(folded.length / 2)
+    await db.transaction().execute(async (trx) => {
+      for (const part of [folded.slice(0, half), folded.slice(half)]) await addLexemeStats(trx, store.id, { lexemes: part.map((s) => s.lexeme), dfs: part.map((s) => s.df) })
+    })
+    expect(await deltaRows()).toBeGreaterThan(2)
+    expect(await storeDocumentFrequencies(db, store.id)).toEqual(folded)
+    expect(await search()).toEqual(foldedHits)
+
+    // Removing a file folds the deltas first, then takes its chunks out of the statistics.
+    await t.client.vectorStores.files.delete(files[0].id, { vector_store_id: store.id })
+    expect(await deltaRows()).toBe(0)
+    const { rows: expected } = await sql<{ word: string; ndoc: number }>`
+      select word, ndoc from ts_stat(${`select tsv from chunks where vector_store_id = '${store.id}'`}) order by word
+    `.execute(db)
+    expect((await storeDocumentFrequencies(db, store.id)).map((s) => [s.lexeme, s.df])).toEqual(expected.map((r) => [r.word, r.ndoc]))
+    expect((await storeDocumentFrequencies(db, store.id)).find((s) => s.lexeme === 'lighthous')).toBeUndefined()
+
+    // A store with many completions' deltas has them folded by the next completion.
+    const before = await storeDocumentFrequencies(db, store.id)
+    const words = Array.from({ length: 400 }, (_, i) => `zz${i}`)
+    for (let k = 0; k < 9; k++) await addLexemeStats(db, store.id, { lexemes: words, dfs: words.map(() => 1) })
+    expect(await deltaRows()).toBeLessThanOrEqual(64)
+    const after = new Map((await storeDocumentFrequencies(db, store.id)).map((s) => [s.lexeme, s.df]))
+    for (const w of words) expect(after.get(w)).toBe(9)
+    for (const s of before) expect(after.get(s.lexeme)).toBe(s.df)
   })
 
   it('ranks chunks of equal term weight by how close the query terms stand (proximity breaks ties)', async () => {
@@ -532,12 +580,11 @@ describe('adding a file again while it is being ingested', () => {
       expect(content.data.length).toBeGreaterThan(0)
     }
     // The store's statistics count each completed file's chunks once.
-    const { rows } = await sql<{ lexeme: string; df: number; ndoc: number | null }>`
-      select s.lexeme, s.df, w.ndoc from lexeme_stats s
-      left join ts_stat(${`select tsv from chunks where vector_store_id = '${store.id}'`}) w on w.word = s.lexeme
-      where s.vector_store_id = ${store.id} and s.df is distinct from w.ndoc
+    const { rows: expected } = await sql<{ word: string; ndoc: number }>`
+      select word, ndoc from ts_stat(${`select tsv from chunks c join vector_store_files f on f.vector_store_id = c.vector_store_id and f.id = c.file_id where c.vector_store_id = '${store.id}' and f.status = 'completed'`}) order by word
     `.execute(t.server.services.db)
-    expect(rows).toEqual([])
+    const stats = await storeDocumentFrequencies(t.server.services.db, store.id)
+    expect(stats.filter((s) => s.df !== 0).map((s) => [s.lexeme, s.df])).toEqual(expected.map((r) => [r.word, r.ndoc]))
     const chunkCounts = await sql<{ id: string }>`
       select f.id from vector_store_files f
       where f.vector_store_id = ${store.id} and f.chunk_count <> (select count(*) from chunks c where c.vector_store_id = f.vector_store_id and c.file_id = f.id)

@@ -8,6 +8,7 @@ import * as m006 from './006_chunk_storage_uncompressed.ts'
 import * as m007 from './007_vector_store_compat.ts'
 import * as m008 from './008_store_file_attempt.ts'
 import * as m009 from './009_lexeme_stats_unchecked.ts'
+import * as m010 from './010_lexeme_stats_deltas.ts'
 
 /** Numbered migrations, applied in order at start-up; the same files serve PGlite and Postgres. */
 const migrations: Record<string, Migration> = {
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   '007_vector_store_compat': m007,
   '008_store_file_attempt': m008,
   '009_lexeme_stats_unchecked': m009,
+  '010_lexeme_stats_deltas': m010,
 }
 
 export const migrationProvider: MigrationProvider = {
