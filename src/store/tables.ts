@@ -173,7 +173,7 @@ export interface LexemeStatsDeltaTable {
   id: Generated<string>
   vector_store_id: string
   bucket: number
-  stats: Json<Record<string, number>>
+  stats: string
 }
 
 export interface ChunkTable {

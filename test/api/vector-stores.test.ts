@@ -5,7 +5,7 @@ import OpenAI, { toFile } from 'openai'
 import { sql } from 'kysely'
 import { startTestServer, TEST_KEYS, type TestContext } from '../support/harness.ts'
 import { ingestor } from '../../src/ingest/ingestion.ts'
-import { addLexemeStats, storeDocumentFrequencies } from '../../src/ingest/term-stats.ts'
+import { addLexemeStats, deltaBucket, deltaFrequency, storeDocumentFrequencies } from '../../src/ingest/term-stats.ts'
 import type { ChunkingThread } from '../../src/ingest/chunk-thread.ts'
 import { fileStorage } from '../../src/files/storage.ts'
 
@@ -250,12 +250,32 @@ describe('vector stores', () => {
 
     // A store with many completions' deltas has them folded by the next completion.
     const before = await storeDocumentFrequencies(db, store.id)
-    const words = Array.from({ length: 400 }, (_, i) => `zz${i}`)
-    for (let k = 0; k < 9; k++) await addLexemeStats(db, store.id, { lexemes: words, dfs: words.map(() => 1) })
-    expect(await deltaRows()).toBeLessThanOrEqual(64)
+    let seed = 7
+    const letter = () => String.fromCharCode(97 + ((seed = (seed * 1103515245 + 12345) % 2147483648) % 26))
+    const words = [...new Set(Array.from({ length: 600 }, (_, i) => `${letter()}${letter()}q${i}${letter()}`))].sort()
+    let most = 0
+    for (let k = 0; k < 12; k++) {
+      await addLexemeStats(db, store.id, { lexemes: words, dfs: words.map(() => 1) })
+      most = Math.max(most, await deltaRows())
+    }
+    const folded12 = await db.selectFrom('lexeme_stats').select('df').where('vector_store_id', '=', store.id).where('lexeme', '=', words[0]).executeTakeFirst()
+    expect(folded12?.df).toBeGreaterThan(0) // some completions' deltas were folded on the way
+    expect(most).toBeLessThanOrEqual(1024)
     const after = new Map((await storeDocumentFrequencies(db, store.id)).map((s) => [s.lexeme, s.df]))
-    for (const w of words) expect(after.get(w)).toBe(9)
+    for (const w of words) expect(after.get(w)).toBe(12)
     for (const s of before) expect(after.get(s.lexeme)).toBe(s.df)
+
+    // A lexeme's row is found where searches look for it (the bucket computed alike in SQL), whatever its characters.
+    const odd = ['café', 'straße', '中文', 'x😀', '😀x', 'naïve-ish', 'a', 'ǅ', "o'neil", 'tab\tline']
+    await addLexemeStats(db, 'vs_buckets', { lexemes: odd, dfs: odd.map((_, i) => i + 1) })
+    for (const [i, lexeme] of odd.entries()) {
+      const { rows } = await sql<{ df: number | null }>`
+        select sum(${deltaFrequency(sql.ref('d.stats'), sql.val(lexeme))})::int as df from lexeme_stats_deltas d
+        where d.vector_store_id = 'vs_buckets' and d.bucket = ${deltaBucket(sql.val(lexeme))} and strpos(d.stats, E'\\n' || ${lexeme}::text || E'\\t') > 0
+      `.execute(db)
+      const direct = await db.selectFrom('lexeme_stats').select('df').where('vector_store_id', '=', 'vs_buckets').where('lexeme', '=', lexeme).executeTakeFirst()
+      expect(rows[0].df ?? direct?.df).toBe(i + 1)
+    }
   })
 
   it('ranks chunks of equal term weight by how close the query terms stand (proximity breaks ties)', async () => {

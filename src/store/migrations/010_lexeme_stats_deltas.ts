@@ -3,7 +3,7 @@ import { execScript } from './exec-script.ts'
 
 /**
  * Statistics added by completing files go first into `lexeme_stats_deltas`: a few rows per
- * completion (one per hash bucket of its lexemes, a jsonb object lexeme → document frequency)
+ * completion (one per hash bucket of its lexemes: a line `lexeme<TAB>df` each, as text)
  * instead of a row per lexeme, which cost 2 MB of new text ~40 ms at the very end of its
  * ingestion. Searches add the deltas to `lexeme_stats`; they are folded into it when ingestion
  * pauses, or once a store has many (see `term-stats.ts`). Deleting a store deletes them too.
@@ -14,7 +14,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       id bigint generated always as identity primary key,
       vector_store_id text not null,
       bucket smallint not null,
-      stats jsonb not null
+      stats text not null
     );
     create index lexeme_stats_deltas_store on lexeme_stats_deltas (vector_store_id, bucket);
     -- One line: the script is split into statements at a semicolon ending a line.
