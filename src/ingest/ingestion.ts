@@ -5,7 +5,7 @@ import { fileStorage } from '../files/storage.ts'
 import * as stores from '../store/repos/vector-stores.ts'
 import type { ChunkingOptions } from './chunk.ts'
 import { ChunkingThread, ChunkingThreadGone, type ChunkStream, type CutChunk } from './chunk-thread.ts'
-import { addLexemeStats, foldAllLexemeStats, lexemeCounts, removeFileChunks, type LexemeCounts } from './term-stats.ts'
+import { addLexemeStats, foldAllLexemeStats, lexemeCounts, removeFileChunks, type StatsDelta } from './term-stats.ts'
 import { Embedder } from './embeddings.ts'
 import { chunkLexemes, type ChunkLexemes } from './lexemes.ts'
 import { IngestError } from './parse.ts'
@@ -380,8 +380,8 @@ async function deleteChunksOf(db: Db, files: { storeId: string; fileId: string }
 }
 
 /** Each store's statistics from its files ingested without error (what completes them adds, unless some are not completed after all). */
-function countsByStore(tallies: FileTally[]): Map<string, { files: FileTally[]; counts: LexemeCounts }> {
-  const out = new Map<string, { files: FileTally[]; counts: LexemeCounts }>()
+function countsByStore(tallies: FileTally[]): Map<string, { files: FileTally[]; counts: StatsDelta }> {
+  const out = new Map<string, { files: FileTally[]; counts: StatsDelta }>()
   for (const [storeId, files] of Map.groupBy(tallies.filter((t) => !t.error), (t) => t.storeId)) {
     out.set(storeId, { files, counts: lexemeCounts(files.map((t) => t.documentFrequencies)) })
   }

@@ -21,17 +21,14 @@ export async function addFileStats(db: Db, storeId: string, fileId: string, chun
   await db.updateTable('vector_store_files').set({ chunk_count: chunkCount }).where('vector_store_id', '=', storeId).where('id', '=', fileId).execute()
 }
 
-/** Lexemes upserted per statement. */
-const STATS_BATCH = 5000
-
-/** Document frequencies of lexemes, sorted by lexeme (the order rows are locked in). */
+/** Document frequencies of lexemes. */
 export interface LexemeCounts {
   lexemes: string[]
   dfs: number[]
 }
 
-/** The sum of files' document frequencies, sorted. */
-export function lexemeCounts(files: readonly Map<string, number>[]): LexemeCounts {
+/** The sum of files' document frequencies, as the delta that adds it to their store's statistics. */
+export function lexemeCounts(files: readonly Map<string, number>[]): StatsDelta {
   let sum = files[0] ?? new Map<string, number>()
   if (files.length > 1) {
     const total = new Map<string, number>()
@@ -40,8 +37,7 @@ export function lexemeCounts(files: readonly Map<string, number>[]): LexemeCount
     for (const m of files) m.forEach(add)
     sum = total
   }
-  const lexemes = [...sum.keys()].sort()
-  return { lexemes, dfs: lexemes.map((l) => sum.get(l)!) }
+  return statsDelta(sum)
 }
 
 /**
@@ -82,28 +78,41 @@ const NOT_A_LINE = /[\t\n]/
  * completing a group of new files cost after its last chunks were written (2 MB of new text:
  * 8,000 lexemes, ~40 ms).
  */
-export async function addLexemeStats(db: Db, storeId: string, { lexemes, dfs }: LexemeCounts): Promise<void> {
-  if (lexemes.length === 0) return
-  const lines = new Map<number, string[]>()
-  const odd: number[] = []
-  lexemes.forEach((lexeme, i) => {
-    if (NOT_A_LINE.test(lexeme)) return void odd.push(i)
-    const bucket = bucketOf(lexeme)
-    let list = lines.get(bucket)
-    if (!list) lines.set(bucket, (list = []))
-    list.push(`${lexeme}\t${dfs[i]}`)
-  })
-  const buckets = [...lines.keys()]
+export async function addLexemeStats(db: Db, storeId: string, { buckets, texts, odd }: StatsDelta): Promise<void> {
+  if (buckets.length === 0 && odd.lexemes.length === 0) return
   const { rows } = await sql<{ n: number }>`
     with added as (
       insert into lexeme_stats_deltas (vector_store_id, bucket, stats)
-      select ${storeId}, t.bucket, t.stats from unnest(${buckets}::int[], ${buckets.map((b) => `\n${lines.get(b)!.join('\n')}\n`)}::text[]) as t(bucket, stats)
+      select ${storeId}, t.bucket, t.stats from unnest(${buckets}::int[], ${texts}::text[]) as t(bucket, stats)
       returning 1
     )
     select (select count(*) from added)::int + (select count(*) from lexeme_stats_deltas where vector_store_id = ${storeId})::int as n
   `.execute(db)
-  if (odd.length > 0) await upsertLexemeStats(db, storeId, sql`select ${odd.map((i) => lexemes[i])}::text[] as lexemes, ${odd.map((i) => dfs[i])}::int[] as dfs`)
+  if (odd.lexemes.length > 0) await upsertLexemeStats(db, storeId, sql`select ${odd.lexemes}::text[] as lexemes, ${odd.dfs}::int[] as dfs`)
   if (rows[0].n > FOLD_ROWS) await foldLexemeStats(db, storeId)
+}
+
+/** A delta's rows: each bucket's lines (see `deltaFrequency`); lexemes that cannot be a line go straight to `lexeme_stats` (sorted). */
+export interface StatsDelta {
+  buckets: number[]
+  texts: string[]
+  odd: LexemeCounts
+}
+
+/** Document frequencies as a delta (built before the completing transaction, which then only sends it). */
+export function statsDelta(counts: { forEach(add: (df: number, lexeme: string) => void): void }): StatsDelta {
+  const lines = new Map<number, string[]>()
+  const odd: [string, number][] = []
+  counts.forEach((df, lexeme) => {
+    if (NOT_A_LINE.test(lexeme)) return void odd.push([lexeme, df])
+    const bucket = bucketOf(lexeme)
+    let list = lines.get(bucket)
+    if (!list) lines.set(bucket, (list = []))
+    list.push(`${lexeme}\t${df}`)
+  })
+  odd.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+  const buckets = [...lines.keys()]
+  return { buckets, texts: buckets.map((b) => `\n${lines.get(b)!.join('\n')}\n`), odd: { lexemes: odd.map((o) => o[0]), dfs: odd.map((o) => o[1]) } }
 }
 
 /** Add document frequencies (rows `lexeme`, `df` of `sums`) to `lexeme_stats`, in lexeme order (concurrent writers lock rows in the same order). */

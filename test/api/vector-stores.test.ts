@@ -5,7 +5,7 @@ import OpenAI, { toFile } from 'openai'
 import { sql } from 'kysely'
 import { startTestServer, TEST_KEYS, type TestContext } from '../support/harness.ts'
 import { ingestor } from '../../src/ingest/ingestion.ts'
-import { addLexemeStats, deltaBucket, deltaFrequency, storeDocumentFrequencies } from '../../src/ingest/term-stats.ts'
+import { addLexemeStats, deltaBucket, deltaFrequency, statsDelta, storeDocumentFrequencies } from '../../src/ingest/term-stats.ts'
 import type { ChunkingThread } from '../../src/ingest/chunk-thread.ts'
 import { fileStorage } from '../../src/files/storage.ts'
 
@@ -233,7 +233,7 @@ describe('vector stores', () => {
     await db.deleteFrom('lexeme_stats').where('vector_store_id', '=', store.id).execute()
     const half = Math.ceil(folded.length / 2)
     await db.transaction().execute(async (trx) => {
-      for (const part of [folded.slice(0, half), folded.slice(half)]) await addLexemeStats(trx, store.id, { lexemes: part.map((s) => s.lexeme), dfs: part.map((s) => s.df) })
+      for (const part of [folded.slice(0, half), folded.slice(half)]) await addLexemeStats(trx, store.id, statsDelta(new Map(part.map((s) => [s.lexeme, s.df]))))
     })
     expect(await deltaRows()).toBeGreaterThan(2)
     expect(await storeDocumentFrequencies(db, store.id)).toEqual(folded)
@@ -255,7 +255,7 @@ describe('vector stores', () => {
     const words = [...new Set(Array.from({ length: 600 }, (_, i) => `${letter()}${letter()}q${i}${letter()}`))].sort()
     let most = 0
     for (let k = 0; k < 12; k++) {
-      await addLexemeStats(db, store.id, { lexemes: words, dfs: words.map(() => 1) })
+      await addLexemeStats(db, store.id, statsDelta(new Map(words.map((w) => [w, 1]))))
       most = Math.max(most, await deltaRows())
     }
     const folded12 = await db.selectFrom('lexeme_stats').select('df').where('vector_store_id', '=', store.id).where('lexeme', '=', words[0]).executeTakeFirst()
@@ -267,7 +267,7 @@ describe('vector stores', () => {
 
     // A lexeme's row is found where searches look for it (the bucket computed alike in SQL), whatever its characters.
     const odd = ['café', 'straße', '中文', 'x😀', '😀x', 'naïve-ish', 'a', 'ǅ', "o'neil", 'tab\tline']
-    await addLexemeStats(db, 'vs_buckets', { lexemes: odd, dfs: odd.map((_, i) => i + 1) })
+    await addLexemeStats(db, 'vs_buckets', statsDelta(new Map(odd.map((l, i) => [l, i + 1]))))
     for (const [i, lexeme] of odd.entries()) {
       const { rows } = await sql<{ df: number | null }>`
         select sum(${deltaFrequency(sql.ref('d.stats'), sql.val(lexeme))})::int as df from lexeme_stats_deltas d
