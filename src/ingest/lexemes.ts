@@ -341,14 +341,24 @@ async function analyse(db: Db, texts: string[]): Promise<Map<string, PieceLexeme
 /** The dictionary's lexeme for each plain word ('' for a stop word), in order. */
 async function stemWords(db: Db, words: string[]): Promise<string[]> {
   if (words.length === 0) return []
+  // Each word once: the dictionary lower-cases what it is given, so "Report", "report," and
+  // "report." (three pieces) are one request.
+  const distinct = new Map<string, number>()
+  const which = words.map((w) => {
+    const word = PLAIN_WORD.exec(w)![1].toLowerCase()
+    let k = distinct.get(word)
+    if (k === undefined) distinct.set(word, (k = distinct.size))
+    return k
+  })
   // The stems come back as one string, a line each ('' for a stop word): a row per word cost the
   // database, the thread hop and this thread more than the stemming (the dictionary gives ASCII
   // words at most one lexeme, and never one with a line break).
   const { rows } = await sql<{ stems: string }>`
     select string_agg(coalesce((ts_lexize('english_stem', w.word))[1], ''), chr(10) order by w.i) as stems
-    from unnest(${words.map((w) => PLAIN_WORD.exec(w)![1])}::text[]) with ordinality as w(word, i)
+    from unnest(${[...distinct.keys()]}::text[]) with ordinality as w(word, i)
   `.execute(db)
-  return rows[0].stems.split('\n')
+  const stems = rows[0].stems.split('\n')
+  return which.map((k) => stems[k])
 }
 
 /** What `to_tsvector` makes of texts: a row per (text, lexeme), and the positions each text takes up. */
