@@ -5,7 +5,7 @@ import { fileStorage } from '../files/storage.ts'
 import * as stores from '../store/repos/vector-stores.ts'
 import type { ChunkingOptions } from './chunk.ts'
 import { ChunkingThread, ChunkingThreadGone, type ChunkStream, type CutChunk } from './chunk-thread.ts'
-import { addLexemeStats, foldAllLexemeStats, lexemeCounts, removeFileChunks, type StatsDelta } from './term-stats.ts'
+import { addLexemeStats, deltaOfFiles, foldAllLexemeStats, removeFileChunks, type StatsDelta } from './term-stats.ts'
 import { Embedder } from './embeddings.ts'
 import { chunkLexemes, type ChunkLexemes } from './lexemes.ts'
 import { IngestError } from './parse.ts'
@@ -383,7 +383,7 @@ async function deleteChunksOf(db: Db, files: { storeId: string; fileId: string }
 function countsByStore(tallies: FileTally[]): Map<string, { files: FileTally[]; counts: StatsDelta }> {
   const out = new Map<string, { files: FileTally[]; counts: StatsDelta }>()
   for (const [storeId, files] of Map.groupBy(tallies.filter((t) => !t.error), (t) => t.storeId)) {
-    out.set(storeId, { files, counts: lexemeCounts(files.map((t) => t.documentFrequencies)) })
+    out.set(storeId, { files, counts: deltaOfFiles(files.map((t) => t.documentFrequencies)) })
   }
   return out
 }
@@ -421,7 +421,7 @@ async function settleFiles(db: Db, tallies: FileTally[], summed?: ReturnType<typ
     for (const [storeId, files] of Map.groupBy(completed, (t) => t.storeId)) {
       const pre = summed?.get(storeId)
       const same = pre !== undefined && pre.files.length === files.length && files.every((t, i) => t === pre.files[i])
-      await addLexemeStats(trx, storeId, same ? pre.counts : lexemeCounts(files.map((t) => t.documentFrequencies)))
+      await addLexemeStats(trx, storeId, same ? pre.counts : deltaOfFiles(files.map((t) => t.documentFrequencies)))
     }
     await stores.completeStoreFiles(
       trx,

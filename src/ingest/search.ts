@@ -3,7 +3,7 @@ import type { AppServices } from '../services.ts'
 import type { Attributes } from '../store/repos/vector-stores.ts'
 import { touchVectorStores } from '../store/repos/vector-stores.ts'
 import { Embedder } from './embeddings.ts'
-import { deltaBucket, deltaFrequency } from './term-stats.ts'
+import { deltaBucket, deltaFrequency, deltaLineAt } from './term-stats.ts'
 
 export type ComparisonFilter = { key: string; type: 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte' | 'in' | 'nin'; value: string | number | boolean | (string | number)[] }
 export type CompoundFilter = { type: 'and' | 'or'; filters: (ComparisonFilter | CompoundFilter)[] }
@@ -164,7 +164,7 @@ async function lexicalSearch(services: AppServices, storeIds: string[], scope: (
       coalesce((select sum(s.df) from lexeme_stats s where s.lexeme = lex.lexeme and s.vector_store_id in (${stores})), 0)
         + coalesce((
           select sum(${deltaFrequency(sql.ref('d.stats'), sql.ref('lex.lexeme'))}) from lexeme_stats_deltas d
-          where d.vector_store_id in (${stores}) and d.bucket = ${deltaBucket(sql.ref('lex.lexeme'))} and strpos(d.stats, E'\n' || lex.lexeme || E'\t') > 0
+          where d.vector_store_id in (${stores}) and d.bucket = ${deltaBucket(sql.ref('lex.lexeme'))} and ${deltaLineAt(sql.ref('d.stats'), sql.ref('lex.lexeme'))} > 0
         ), 0) as df,
       (select coalesce(sum(f.chunk_count), 0) from vector_store_files f where f.vector_store_id in (${stores})) as n
     from lex

@@ -28,7 +28,7 @@ export interface LexemeCounts {
 }
 
 /** The sum of files' document frequencies, as the delta that adds it to their store's statistics. */
-export function lexemeCounts(files: readonly Map<string, number>[]): StatsDelta {
+export function deltaOfFiles(files: readonly Map<string, number>[]): StatsDelta {
   let sum = files[0] ?? new Map<string, number>()
   if (files.length > 1) {
     const total = new Map<string, number>()
@@ -57,12 +57,14 @@ function bucketOf(lexeme: string): number {
 /** `bucketOf` in SQL (`ascii` gives a character's code point in a UTF-8 database). */
 export const deltaBucket = (lexeme: RawBuilder<unknown>) =>
   sql<number>`((ascii(${lexeme}) * 31 + ascii(right(${lexeme}, 1)) * 7 + octet_length(${lexeme})) & ${sql.lit(DELTA_BUCKETS - 1)})`
+/** Where `lexeme`'s line starts in a delta row's text (0 if it has none). */
+export const deltaLineAt = (stats: RawBuilder<unknown>, lexeme: RawBuilder<unknown>) => sql<number>`strpos(${stats}, chr(10) || ${lexeme} || chr(9))`
 /**
  * A delta row's document frequency of `lexeme` (null if it has none): rows are text, a line per
  * lexeme, `\n<lexeme>\t<df>\n`, which the database stores as it comes (no parsing on the way in).
  */
 export const deltaFrequency = (stats: RawBuilder<unknown>, lexeme: RawBuilder<unknown>) =>
-  sql<number | null>`nullif(split_part(substr(${stats}, strpos(${stats}, E'\n' || ${lexeme} || E'\t') + length(${lexeme}) + 2), E'\n', 1), '')::int`
+  sql<number | null>`nullif(split_part(substr(${stats}, ${deltaLineAt(stats, lexeme)} + length(${lexeme}) + 2), chr(10), 1), '')::int`
 /** A store's deltas are folded into `lexeme_stats` once it has more rows of them than this (a few completions' worth). */
 const FOLD_ROWS = 4 * DELTA_BUCKETS
 /** A lexeme that cannot be a line of a delta (the parser's lexemes never hold these). */
@@ -115,7 +117,7 @@ export function statsDelta(counts: { forEach(add: (df: number, lexeme: string) =
   return { buckets, texts: buckets.map((b) => `\n${lines.get(b)!.join('\n')}\n`), odd: { lexemes: odd.map((o) => o[0]), dfs: odd.map((o) => o[1]) } }
 }
 
-/** Add document frequencies (rows `lexeme`, `df` of `sums`) to `lexeme_stats`, in lexeme order (concurrent writers lock rows in the same order). */
+/** Add document frequencies (`arrays`: a query of one row, `lexemes` and `dfs`) to `lexeme_stats`, in lexeme order (concurrent writers lock rows in the same order). */
 function upsertLexemeStats(db: Db, storeId: string, arrays: RawBuilder<unknown>) {
   return sql`
     insert into lexeme_stats (vector_store_id, lexeme, df)
@@ -126,8 +128,8 @@ function upsertLexemeStats(db: Db, storeId: string, arrays: RawBuilder<unknown>)
 
 /** The lines of a store's deltas as rows `lexeme`, `df` (`deltas`: a query of their `stats`). */
 const deltaLines = (deltas: RawBuilder<unknown>) => sql`
-  select split_part(line, E'\t', 1) as lexeme, split_part(line, E'\t', 2)::int as df
-  from (${deltas}) d, unnest(string_to_array(d.stats, E'\n')) as line
+  select split_part(line, chr(9), 1) as lexeme, split_part(line, chr(9), 2)::int as df
+  from (${deltas}) d, unnest(string_to_array(d.stats, chr(10))) as line
   where line <> ''
 `
 

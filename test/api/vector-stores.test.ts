@@ -5,7 +5,7 @@ import OpenAI, { toFile } from 'openai'
 import { sql } from 'kysely'
 import { startTestServer, TEST_KEYS, type TestContext } from '../support/harness.ts'
 import { ingestor } from '../../src/ingest/ingestion.ts'
-import { addLexemeStats, deltaBucket, deltaFrequency, statsDelta, storeDocumentFrequencies } from '../../src/ingest/term-stats.ts'
+import { addLexemeStats, deltaBucket, deltaFrequency, deltaLineAt, statsDelta, storeDocumentFrequencies } from '../../src/ingest/term-stats.ts'
 import type { ChunkingThread } from '../../src/ingest/chunk-thread.ts'
 import { fileStorage } from '../../src/files/storage.ts'
 
@@ -271,7 +271,7 @@ describe('vector stores', () => {
     for (const [i, lexeme] of odd.entries()) {
       const { rows } = await sql<{ df: number | null }>`
         select sum(${deltaFrequency(sql.ref('d.stats'), sql.val(lexeme))})::int as df from lexeme_stats_deltas d
-        where d.vector_store_id = 'vs_buckets' and d.bucket = ${deltaBucket(sql.val(lexeme))} and strpos(d.stats, E'\\n' || ${lexeme}::text || E'\\t') > 0
+        where d.vector_store_id = 'vs_buckets' and d.bucket = ${deltaBucket(sql.val(lexeme))} and ${deltaLineAt(sql.ref('d.stats'), sql.val(lexeme))} > 0
       `.execute(db)
       const direct = await db.selectFrom('lexeme_stats').select('df').where('vector_store_id', '=', 'vs_buckets').where('lexeme', '=', lexeme).executeTakeFirst()
       expect(rows[0].df ?? direct?.df).toBe(i + 1)
