@@ -185,7 +185,7 @@ async function databaseFloor(client: OpenAI, server: RunningServer, from: string
     // Its statistics as completing its files writes them (a delta, see term-stats.ts).
     await sql`
       insert into lexeme_stats_deltas (vector_store_id, bucket, stats)
-      select ${to}, ${deltaBucket(sql.ref('lexeme'))}, jsonb_object_agg(lexeme, df) from lexeme_stats where vector_store_id = ${from} group by 2
+      select ${to}, ${deltaBucket(sql.ref('lexeme'))}, chr(10) || string_agg(lexeme || chr(9) || df, chr(10)) || chr(10) from lexeme_stats where vector_store_id = ${from} group by 2
     `.execute(db)
     // Their full-text index entries merged too (else the cost lands on whichever insert fills the pending list).
     await sql`select gin_clean_pending_list('chunks_tsv'::regclass)`.execute(db)
