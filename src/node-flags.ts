@@ -17,7 +17,7 @@
  * went on through the first many batches a server ingested: ~50–70 ms of compiling per 2 MB batch
  * (perf), on the same two cores as the work. Without dynamic tiering, V8 optimizes a function in
  * the background as soon as it is first run: a server does that compiling in its first seconds
- * (~2 s more CPU at start-up, +1 s to the first `/health` on a new data dir, none measurable on an
+ * (~2 s more CPU at start-up; +1 s to the first `/health` on a new data dir, +0.3–1 s on an
  * existing one) and ingests 200 small files of new text at 4.35 → 4.71 MB/s (6 alternations).
  */
 export const SERVER_NODE_FLAGS: readonly string[] = ['--min-semi-space-size=16', '--no-wasm-dynamic-tiering']
