@@ -17,7 +17,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { loadConfig } from '../src/config.ts'
 import { createLogger } from '../src/log.ts'
-import { SERVER_NODE_FLAGS } from '../src/node-flags.ts'
+import { serverProcessArgs } from '../src/node-flags.ts'
 import { startServer } from '../src/server.ts'
 
 function arg(name: string, fallback: number): number {
@@ -102,7 +102,7 @@ async function freePort(): Promise<number> {
 /** Start `threadline start` in a child, time until /health answers, note what it logged, stop it. */
 async function coldStart(dataDir: string): Promise<{ ms: number; rssMb: number | null; said: string[]; startupMs: number | null }> {
   const port = await freePort()
-  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, '--import', 'tsx', 'src/cli.ts', 'start'], {
+  const child = spawn(process.execPath, serverProcessArgs('start'), {
     cwd: process.cwd(),
     env: { ...process.env, THREADLINE_DATA_DIR: dataDir, THREADLINE_PORT: String(port), THREADLINE_API_KEYS: KEY, THREADLINE_LOG_LEVEL: 'info', DATABASE_URL: '' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -27,10 +27,10 @@ import { sql } from 'kysely'
 import OpenAI, { toFile } from 'openai'
 import { loadConfig } from '../src/config.ts'
 import { createLogger } from '../src/log.ts'
-import { SERVER_NODE_FLAGS } from '../src/node-flags.ts'
+import { serverProcessArgs } from '../src/node-flags.ts'
 import { startServer, type RunningServer } from '../src/server.ts'
 import { ingestor } from '../src/ingest/ingestion.ts'
-import { addFileStats, deltaBucket } from '../src/ingest/term-stats.ts'
+import { addFileStats, addLexemeStats, statsDelta, storeDocumentFrequencies } from '../src/ingest/term-stats.ts'
 import { maintainRetrievalTables } from '../src/store/maintenance.ts'
 import { FakeUpstream } from '../test/support/fake-upstream.ts'
 
@@ -176,17 +176,15 @@ async function databaseFloor(client: OpenAI, server: RunningServer, from: string
       insert into vector_store_files (vector_store_id, id, project_id, created_at, status, chunking_strategy)
       select ${to}, id, project_id, created_at, 'completed', chunking_strategy from vector_store_files where vector_store_id = ${from}
     `.execute(db)
+    // Its statistics as completing its files writes them: a delta built beforehand (see term-stats.ts).
+    const delta = statsDelta(new Map((await storeDocumentFrequencies(db, from)).map((s) => [s.lexeme, s.df])))
     const t0 = performance.now()
     // \`text || ''\` makes a new value, as an insert of new text would (not a copy of the stored datum).
     await sql`
       insert into chunks (vector_store_id, file_id, chunk_index, text, tsv, embedding)
       select ${to}, file_id, chunk_index, text || '', tsv, embedding from chunks where vector_store_id = ${from}
     `.execute(db)
-    // Its statistics as completing its files writes them (a delta, see term-stats.ts).
-    await sql`
-      insert into lexeme_stats_deltas (vector_store_id, bucket, stats)
-      select ${to}, ${deltaBucket(sql.ref('lexeme'))}, chr(10) || string_agg(lexeme || chr(9) || df, chr(10)) || chr(10) from lexeme_stats where vector_store_id = ${from} group by 2
-    `.execute(db)
+    await addLexemeStats(db, to, delta)
     // Their full-text index entries merged too (else the cost lands on whichever insert fills the pending list).
     await sql`select gin_clean_pending_list('chunks_tsv'::regclass)`.execute(db)
     best = Math.min(best, (performance.now() - t0) / 1000)
@@ -270,7 +268,7 @@ function rssMb(pid: number): number {
 /** `threadline start` in a child process with a data dir on disk, as deployed; `stop` ends it and removes the dir. */
 async function childServer(dir: string) {
   const port = await freePort()
-  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, '--import', 'tsx', 'src/cli.ts', 'start'], {
+  const child = spawn(process.execPath, serverProcessArgs('start'), {
     cwd: process.cwd(),
     env: { ...process.env, THREADLINE_DATA_DIR: join(dir, 'data'), THREADLINE_PORT: String(port), THREADLINE_API_KEYS: KEY, THREADLINE_LOG_LEVEL: 'warn', DATABASE_URL: '' },
     stdio: ['ignore', 'inherit', 'inherit'],

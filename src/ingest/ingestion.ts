@@ -380,10 +380,10 @@ async function deleteChunksOf(db: Db, files: { storeId: string; fileId: string }
 }
 
 /** Each store's statistics from its files ingested without error (what completes them adds, unless some are not completed after all). */
-function countsByStore(tallies: FileTally[]): Map<string, { files: FileTally[]; counts: StatsDelta }> {
-  const out = new Map<string, { files: FileTally[]; counts: StatsDelta }>()
+function countsByStore(tallies: FileTally[]): Map<string, { files: FileTally[]; delta: StatsDelta }> {
+  const out = new Map<string, { files: FileTally[]; delta: StatsDelta }>()
   for (const [storeId, files] of Map.groupBy(tallies.filter((t) => !t.error), (t) => t.storeId)) {
-    out.set(storeId, { files, counts: deltaOfFiles(files.map((t) => t.documentFrequencies)) })
+    out.set(storeId, { files, delta: deltaOfFiles(files.map((t) => t.documentFrequencies)) })
   }
   return out
 }
@@ -421,7 +421,7 @@ async function settleFiles(db: Db, tallies: FileTally[], summed?: ReturnType<typ
     for (const [storeId, files] of Map.groupBy(completed, (t) => t.storeId)) {
       const pre = summed?.get(storeId)
       const same = pre !== undefined && pre.files.length === files.length && files.every((t, i) => t === pre.files[i])
-      await addLexemeStats(trx, storeId, same ? pre.counts : deltaOfFiles(files.map((t) => t.documentFrequencies)))
+      await addLexemeStats(trx, storeId, same ? pre.delta : deltaOfFiles(files.map((t) => t.documentFrequencies)))
     }
     await stores.completeStoreFiles(
       trx,

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { SERVER_NODE_FLAGS } from '../../src/node-flags.ts'
+import { serverProcessArgs } from '../../src/node-flags.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -28,7 +28,7 @@ export interface Proc {
 
 export async function startProcess(role: 'serve' | 'worker' | 'start', env: Record<string, string>): Promise<Proc> {
   const port = role === 'worker' ? 0 : await freePort()
-  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, '--import', 'tsx', 'src/cli.ts', role], {
+  const child = spawn(process.execPath, serverProcessArgs(role), {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', THREADLINE_PORT: String(port), THREADLINE_HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
