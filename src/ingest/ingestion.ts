@@ -28,6 +28,14 @@ const SETTLE_BYTES = 8 * 1024 * 1024
 const LOOKAHEAD_BYTES = 512 * 1024
 /** Chunks written per insert statement. */
 const INSERT_BATCH = 200
+/**
+ * How long ingestion must have paused before the upkeep after it starts. Its statements (the
+ * statistics fold, `analyze`, the index's pending list, a checkpoint: ~150 ms after 2 MB of new
+ * text) hold the database's one session: run at once, they delayed the request that would report
+ * the files completed (a client polling the batch) by the fold's ~70 ms, and a client sending
+ * batches back to back paid them between each two.
+ */
+const UPKEEP_DELAY_MS = 250
 
 interface Job {
   storeId: string
@@ -67,8 +75,12 @@ export class Ingestor {
   private scheduled = false
   private waiting: Waiting[] = []
   private stopped = false
-  /** Planner statistics being refreshed after ingestion paused (embedded database). */
+  /** The upkeep after ingestion paused (statistics folded; planner statistics on the embedded database), once started. */
   private maintenance: Promise<void> | null = null
+  /** The upkeep's start, while ingestion has not paused for long enough yet. */
+  private upkeepTimer: NodeJS.Timeout | null = null
+  /** How long ingestion must pause before its upkeep starts (tests lengthen it to see the pause). */
+  upkeepDelayMs = UPKEEP_DELAY_MS
   private readonly abort = new AbortController()
   private readonly embedder: Embedder | null
   private chunker: ChunkingThread | null = null
@@ -113,6 +125,8 @@ export class Ingestor {
         .where('status', '=', 'in_progress')
         .executeTakeFirstOrThrow()
       if (Number(row.n) === 0 && this.running === 0) {
+        // Whoever waits for ingestion to be idle waits for its upkeep too: no need to wait for the delay.
+        if (this.upkeepTimer) this.startUpkeep()
         if (!this.maintenance) return
         await this.maintenance
         continue
@@ -125,6 +139,7 @@ export class Ingestor {
   async stop(): Promise<void> {
     this.stopped = true
     this.abort.abort(new Error('shutting down'))
+    this.cancelUpkeep()
     for (const w of this.waiting.splice(0)) w.done()
     while (this.running > 0) await new Promise((resolve) => setTimeout(resolve, 10))
     await this.chunker?.close()
@@ -149,6 +164,8 @@ export class Ingestor {
     while (!this.stopped && this.chunking < CONCURRENCY && this.waiting.length > 0) {
       const group = this.waiting.splice(0, FILES_PER_GROUP)
       const jobs = group.map((w) => w.job)
+      // Ingestion goes on: the upkeep waits for its next pause.
+      this.cancelUpkeep()
       this.running++
       this.chunking++
       let chunked = false
@@ -301,14 +318,28 @@ export class Ingestor {
   }
 
   /**
-   * Once ingestion pauses (its files already completed), refresh what autovacuum would: under a
-   * steady stream of files the tables are analyzed once, not after every group.
+   * Once ingestion has paused for `upkeepDelayMs` (its files already completed), refresh what
+   * autovacuum would: under a steady stream of files the tables are analyzed once, not after every
+   * group.
    */
   maintainSoon(): void {
-    if (this.maintenance || this.stopped) return
+    if (this.maintenance || this.upkeepTimer || this.stopped) return
+    this.upkeepTimer = setTimeout(() => this.startUpkeep(), this.upkeepDelayMs)
+    // Upkeep alone does not keep the process alive.
+    this.upkeepTimer.unref()
+  }
+
+  private startUpkeep(): void {
+    this.cancelUpkeep()
+    if (this.maintenance || this.stopped || this.running > 0) return // a group's end schedules it again
     this.maintenance = this.maintain().finally(() => {
       this.maintenance = null
     })
+  }
+
+  private cancelUpkeep(): void {
+    if (this.upkeepTimer) clearTimeout(this.upkeepTimer)
+    this.upkeepTimer = null
   }
 
   /** Search statistics folded; planner statistics and the full-text index's pending list, on the embedded database (no autovacuum there). */

@@ -523,6 +523,40 @@ describe('the embedded database without autovacuum', () => {
   })
 })
 
+describe('the upkeep after ingestion', () => {
+  it('waits for ingestion to pause: batches back to back are completed without it, and it folds their statistics once', async () => {
+    const ingest = ingestor(t.server.services)
+    const { db } = t.server.services
+    ingest.upkeepDelayMs = 60_000 // longer than the test: only a pause of ingestion (or idle()) starts it
+    try {
+      const store = await t.client.vectorStores.create({ name: 'upkeep' })
+      const deltaRows = async () =>
+        Number((await db.selectFrom('lexeme_stats_deltas').select((eb) => eb.fn.countAll<string>().as('n')).where('vector_store_id', '=', store.id).executeTakeFirstOrThrow()).n)
+      // Each completion writes its statistics as delta rows (one per bucket its lexemes fall in).
+      const rowsAfter: number[] = []
+      for (const [i, word] of ['quartz', 'basalt'].entries()) {
+        const file = await upload(t.client, `upkeep-${i}.txt`, `Notes on ${word} and granite. `.repeat(200))
+        const batch = await t.client.vectorStores.fileBatches.createAndPoll(store.id, { file_ids: [file.id] }, { pollIntervalMs: 20 })
+        expect(batch.file_counts.completed).toBe(1)
+        rowsAfter.push(await deltaRows())
+      }
+      // Both completions' statistics are still deltas: no upkeep ran between or after the batches.
+      expect(rowsAfter[0]).toBeGreaterThan(0)
+      expect(rowsAfter[1]).toBeGreaterThan(rowsAfter[0])
+      const hits = await t.client.vectorStores.search(store.id, { query: 'basalt' })
+      expect(new Set(hits.data.map((h) => h.filename))).toEqual(new Set(['upkeep-1.txt']))
+      // Waiting for ingestion to be idle runs the upkeep now: the deltas are folded, the counts kept.
+      await ingest.idle()
+      expect(await deltaRows()).toBe(0)
+      const stats = new Map((await storeDocumentFrequencies(db, store.id)).map((r) => [r.lexeme, r.df]))
+      expect(stats.get('granit')).toBe(stats.get('quartz')! + stats.get('basalt')!)
+      expect(stats.get('quartz')).toBeGreaterThan(0)
+    } finally {
+      ingest.upkeepDelayMs = 250
+    }
+  })
+})
+
 describe('concurrent changes to a store', () => {
   const text = (word: string) => Array.from({ length: 120 }, (_, i) => `The ${word} ${i} is moored at the quay.`).join('\n')
 
