@@ -12,7 +12,8 @@ import { mayHoldTag, type LexemeSource } from './chunk-source.ts'
  * words, so queries still match) and remembered; a chunk that may contain a tag (`<`) is analysed
  * whole. The result equals `to_tsvector('english', text)`. It is sent in tsvector's binary format
  * (`tsvectorrecv`): building it is a copy of each lexeme's bytes and two bytes per position, and
- * the database reads it without the quoting, escapes and number parsing of the text form.
+ * the database reads it without the quoting, escapes and number parsing of the text form. Its
+ * lexemes are sent in the order the database keeps them (see `rankNewLexemes`).
  */
 
 /** What `to_tsvector` makes of one piece: (lexeme id, position relative to the piece) pairs. */
@@ -61,6 +62,17 @@ let slotPosition: Int32Array<ArrayBuffer> = new Int32Array(4096)
 let nextSlot: Int32Array<ArrayBuffer> = new Int32Array(4096)
 /** Scratch for the ids a chunk uses (one array for all chunks: a new one per chunk was garbage). */
 let touched: Int32Array<ArrayBuffer> = new Int32Array(1024)
+/**
+ * The lexemes in the order of a tsvector's: `lexemeRank[id]` is an id's place, `rankedIds[rank]`
+ * the id at a place; ids from `ranked` on are not placed yet. `tsvectorrecv` sorts a vector whose
+ * lexemes arrive out of that order (a qsort per chunk, in the database's thread); sent in order,
+ * it only checks. Sorting a chunk's ids is then a numeric sort of their ranks, here.
+ */
+let lexemeRank: Int32Array<ArrayBuffer> = new Int32Array(1024)
+let rankedIds: Int32Array<ArrayBuffer> = new Int32Array(1024)
+let ranked = 0
+/** Scratch for a chunk's ranks. */
+let ranks: Int32Array<ArrayBuffer> = new Int32Array(1024)
 
 function grow(list: Int32Array): Int32Array<ArrayBuffer> {
   const grown = new Int32Array(list.length * 2)
@@ -81,6 +93,9 @@ function resetLexemes(): void {
   positionCounts = new Int32Array(1024)
   firstSlot = new Int32Array(1024)
   lastSlot = new Int32Array(1024)
+  lexemeRank = new Int32Array(1024)
+  rankedIds = new Int32Array(1024)
+  ranked = 0
 }
 
 function lexemeId(lexeme: string): number {
@@ -95,6 +110,8 @@ function lexemeId(lexeme: string): number {
       lastSlot = grow(lastSlot)
       lexemeStart = grow(lexemeStart)
       lexemeEnd = grow(lexemeEnd)
+      lexemeRank = grow(lexemeRank)
+      rankedIds = grow(rankedIds)
     }
     const size = Buffer.byteLength(lexeme)
     if (arenaUsed + size > lexemeArena.length) {
@@ -107,6 +124,65 @@ function lexemeId(lexeme: string): number {
     lexemeEnd[id] = arenaUsed
   }
   return id
+}
+
+/**
+ * Two lexemes in a tsvector's order: their UTF-8 bytes compared as unsigned (`memcmp`), a prefix
+ * before the longer lexeme (Postgres' `tsCompareString`). Negative if `a` comes first.
+ */
+function compareLexemes(a: number, b: number): number {
+  const arena = lexemeArena
+  let i = lexemeStart[a]
+  let j = lexemeStart[b]
+  const endA = lexemeEnd[a]
+  const endB = lexemeEnd[b]
+  for (; i < endA && j < endB; i++, j++) {
+    const d = arena[i] - arena[j]
+    if (d !== 0) return d
+  }
+  return endA - i - (endB - j)
+}
+
+/**
+ * Place the lexemes added since the last call among the ranked ones: the new ones sorted, each
+ * one's place found by binary search, the ranked ids moved up past them in blocks. A batch of new
+ * text adds a few thousand lexemes to tens of thousands: a few milliseconds; known text, nothing.
+ */
+function rankNewLexemes(): void {
+  const total = lexemeNames.length
+  if (ranked === total) return
+  const fresh = Array.from({ length: total - ranked }, (_, k) => ranked + k).sort(compareLexemes)
+  // Where each new id goes among the ranked ones (non-decreasing, as the new ids are sorted).
+  const places = new Int32Array(fresh.length)
+  let low = 0
+  for (let k = 0; k < fresh.length; k++) {
+    let high = ranked
+    while (low < high) {
+      const mid = (low + high) >>> 1
+      if (compareLexemes(rankedIds[mid], fresh[k]) < 0) low = mid + 1
+      else high = mid
+    }
+    places[k] = low
+  }
+  // From the last new id back: the ranked ids at and after its place move up by the new ids up to it.
+  let end = ranked
+  for (let k = fresh.length - 1; k >= 0; k--) {
+    const place = places[k]
+    rankedIds.copyWithin(place + k + 1, place, end)
+    rankedIds[place + k] = fresh[k]
+    end = place
+  }
+  for (let rank = 0; rank < total; rank++) lexemeRank[rankedIds[rank]] = rank
+  ranked = total
+}
+
+/** Sort a chunk's ids into a tsvector's order, by their ranks. */
+function sortLexemes(ids: Int32Array): void {
+  if (ranks.length < ids.length) ranks = new Int32Array(touched.length)
+  const scratch = ranks.subarray(0, ids.length)
+  for (let k = 0; k < ids.length; k++) scratch[k] = lexemeRank[ids[k]]
+  scratch.sort()
+  for (let k = 0; k < ids.length; k++) ids[k] = rankedIds[scratch[k]]
 }
 
 /** Calls run one after another: a call must not see the cache cleared while it waits for the database. */
@@ -215,6 +291,7 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
   const lookups = new Lookups()
   const plans = chunks.map((chunk) => partsOf(chunk, lookups))
   const analysed = lookups.unknown.size > 0 ? await analyse(db, [...lookups.unknown]) : null
+  rankNewLexemes()
   // Pieces not known before the call: the cache has the short ones now, `analysed` all of them.
   const lookup = (piece: string) => cache.get(piece) ?? analysed!.get(piece)!
   const resolve = (part: Part): PieceLexemes => {
@@ -256,6 +333,7 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
       offset += known.width
     }
     const ids = touched.subarray(0, used)
+    sortLexemes(ids)
     const lexemes: string[] = new Array(used)
     for (let k = 0; k < used; k++) lexemes[k] = lexemeNames[ids[k]]
     const tsv = binaryTsvector(ids)

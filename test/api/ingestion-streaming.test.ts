@@ -108,6 +108,19 @@ describe('streamed ingestion of large text files', () => {
   })
 })
 
+/** The lexemes of a tsvector in binary format, in the order written. */
+function binaryLexemes(tsv: Buffer): Buffer[] {
+  const out: Buffer[] = []
+  let at = 4
+  for (let k = tsv.readInt32BE(0); k > 0; k--) {
+    const end = tsv.indexOf(0, at)
+    out.push(tsv.subarray(at, end))
+    at = end + 1 + 2 + 2 * tsv.readUInt16BE(end + 1)
+  }
+  expect(at).toBe(tsv.length)
+  return out
+}
+
 describe('full-text vectors built from per-word analyses', () => {
   it('equal to_tsvector of the whole chunk', async () => {
     const texts = [
@@ -123,9 +136,14 @@ describe('full-text vectors built from per-word analyses', () => {
       // Plain words (asked of the stemming dictionary directly), with trailing punctuation and in capitals.
       `The Running CARESSES ponies, relational; Generously: I! A? an. ${'x'.repeat(64)} ${'y'.repeat(65)} Was WAS was. said: http: mailto: www. e. g. etc.`,
       'Ünïcödé\u00a0non-breaking\u2003em-space\u3000ideographic space and zero\u200bwidth.',
+      // Lexemes first used out of the database's order: prefixes after longer words, bytes above ASCII, astral letters.
+      'zebra zebras zeb ábaco abacus catalogue category cat 𝔘nicode ｆull ωmega zz z',
     ]
     const built = await chunkLexemes(t.server.services.db, texts)
     for (const [i, text] of texts.entries()) {
+      // Sent in the order the database keeps a vector's lexemes (bytes, a prefix first): it has nothing to sort.
+      const lexemes = binaryLexemes(built[i].tsv)
+      for (let k = 1; k < lexemes.length; k++) expect(Buffer.compare(lexemes[k - 1], lexemes[k])).toBe(-1)
       const { rows } = await sql<{ same: boolean; ours: string; theirs: string }>`
         select ${built[i].tsv}::tsvector = to_tsvector('english', ${text}) as same, ${built[i].tsv}::tsvector::text as ours, to_tsvector('english', ${text})::text as theirs
       `.execute(t.server.services.db)
@@ -189,6 +207,10 @@ describe('full-text vectors of overlapping chunks, built from their shared steps
         where ours is distinct from to_tsvector('english', text)
       `.execute(t.server.services.db)
       expect(rows, JSON.stringify(opts)).toEqual([])
+      for (const { tsv } of built) {
+        const lexemes = binaryLexemes(tsv)
+        expect(lexemes.every((l, k) => k === 0 || Buffer.compare(lexemes[k - 1], l) < 0)).toBe(true)
+      }
       // The same chunks as plain texts (no steps): the same vectors.
       expect(await chunkLexemes(t.server.services.db, chunks.map((c) => c.text))).toEqual(built)
     }
