@@ -1,5 +1,5 @@
 import type { AppServices } from '../services.ts'
-import { sql, type RawBuilder } from 'kysely'
+import { sql } from 'kysely'
 import { isForeignKeyViolation, type Db } from '../store/db.ts'
 import { fileStorage } from '../files/storage.ts'
 import * as stores from '../store/repos/vector-stores.ts'
@@ -12,6 +12,7 @@ import { IngestError } from './parse.ts'
 import { documentText, STREAM_MIN_BYTES } from './source.ts'
 import { ApiError, notFound } from '../protocol/errors.ts'
 import { maintainRetrievalTables } from '../store/maintenance.ts'
+import { arrayLiteral, binaryArray, TEXT_OID, TSVECTOR_OID } from '../store/pg-arrays.ts'
 
 const INGEST_TASK = 'threadline_ingest_file'
 /** Groups of files ingested at once per process: parsing and tokenizing are CPU-bound. */
@@ -556,10 +557,7 @@ class ChunkWriter {
       tally.usageBytes += bytes.length + (vectors ? (vectors[j]?.length ?? 0) * 4 : 0)
     })
     if (this.failure) return // these files fail anyway: nothing more is written for them
-    // The text goes as the UTF-8 bytes it was cut as (binary format of text: the bytes themselves).
-    const rows = chunks.map(({ tally, index, bytes }, j) =>
-      sql`(${tally.storeId}, ${tally.fileId}, ${tally.run?.seq ?? null}::bigint, ${tally.run?.attempt ?? null}::int, ${index}::int, ${bytes}::text, ${lexemes[j].tsv}::tsvector, ${vectors?.[j] ?? null}::real[])`,
-    )
+    const rows = chunkRows(chunks, lexemes, vectors)
     const insert = () => insertChunks(this.db, rows)
     // A file removed from its store meanwhile (foreign key) retries without it: the others go on.
     // Each retry leaves out at least the file that failed it, so there are at most as many.
@@ -574,17 +572,69 @@ class ChunkWriter {
   }
 }
 
+/** A batch of chunk rows as the insert's array parameters (see `pg-arrays.ts`), field by field. */
+interface ChunkRows {
+  storeIds: string
+  fileIds: string
+  seqs: string
+  attempts: string
+  indexes: string
+  /** The texts as the UTF-8 bytes they were cut as (text's binary format: the bytes themselves). */
+  texts: Buffer
+  tsvs: Buffer
+  /** The embeddings end to end, and where each row's starts and ends (1-based, inclusive); null without. */
+  embeddings: number[] | null
+  embeddingFrom: string | null
+  embeddingTo: string | null
+}
+
+function chunkRows(chunks: PendingChunk[], lexemes: ChunkLexemes[], vectors: number[][] | null): ChunkRows {
+  const runs = chunks.map((c) => c.tally.run)
+  let embeddings: number[] | null = null
+  const from: (number | null)[] = []
+  const to: (number | null)[] = []
+  if (vectors) {
+    embeddings = []
+    for (let j = 0; j < chunks.length; j++) {
+      const vector = vectors[j]
+      if (!vector) {
+        from.push(null)
+        to.push(null)
+        continue
+      }
+      from.push(embeddings.length + 1)
+      for (const x of vector) embeddings.push(x)
+      to.push(embeddings.length)
+    }
+  }
+  return {
+    storeIds: arrayLiteral(chunks.map((c) => c.tally.storeId)),
+    fileIds: arrayLiteral(chunks.map((c) => c.tally.fileId)),
+    seqs: arrayLiteral(runs.map((r) => r?.seq ?? null)),
+    attempts: arrayLiteral(runs.map((r) => r?.attempt ?? null)),
+    indexes: arrayLiteral(chunks.map((c) => c.index)),
+    texts: binaryArray(TEXT_OID, chunks.map((c) => c.bytes)),
+    tsvs: binaryArray(TSVECTOR_OID, lexemes.map((l) => l.tsv)),
+    embeddings,
+    embeddingFrom: embeddings ? arrayLiteral(from) : null,
+    embeddingTo: embeddings ? arrayLiteral(to) : null,
+  }
+}
+
 /**
- * Insert chunk rows `(store, file, seq, attempt, index, text, tsv, embedding)`, leaving out those
- * of files no longer in their store (removed while being ingested) or whose ingestion is no longer
- * this one (removed and added again, restarted). A duplicate job writes the same chunks: one of
- * each is kept.
+ * Insert chunk rows, leaving out those of files no longer in their store (removed while being
+ * ingested) or whose ingestion is no longer this one (removed and added again, restarted). A
+ * duplicate job writes the same chunks: one of each is kept. One statement text for any number of
+ * rows (arrays unnested), prepared once.
  */
-async function insertChunks(db: Db, rows: RawBuilder<unknown>[]): Promise<void> {
+async function insertChunks(db: Db, rows: ChunkRows): Promise<void> {
   await sql`
     insert into chunks (vector_store_id, file_id, chunk_index, text, tsv, embedding)
-    select v.vector_store_id, v.file_id, v.chunk_index, v.text, v.tsv, v.embedding
-    from (values ${sql.join(rows)}) as v(vector_store_id, file_id, seq, attempt, chunk_index, text, tsv, embedding)
+    select v.vector_store_id, v.file_id, v.chunk_index, v.text, v.tsv, (${rows.embeddings}::real[])[v.embedding_from:v.embedding_to]
+    from unnest(
+      ${rows.storeIds}::text[], ${rows.fileIds}::text[], ${rows.seqs}::bigint[], ${rows.attempts}::int[], ${rows.indexes}::int[],
+      ${rows.texts}::text[], ${rows.tsvs}::tsvector[], ${rows.embeddingFrom}::int[], ${rows.embeddingTo}::int[]
+    ) as v(vector_store_id, file_id, seq, attempt, chunk_index, text, tsv, embedding_from, embedding_to)
     where exists (
       select from vector_store_files f
       where f.vector_store_id = v.vector_store_id and f.id = v.file_id and f.seq = v.seq and f.attempt = v.attempt

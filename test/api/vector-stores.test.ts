@@ -8,6 +8,7 @@ import { ingestor } from '../../src/ingest/ingestion.ts'
 import { addLexemeStats, deltaBucket, deltaFrequency, deltaLineAt, statsDelta, storeDocumentFrequencies } from '../../src/ingest/term-stats.ts'
 import type { ChunkingThread } from '../../src/ingest/chunk-thread.ts'
 import { fileStorage } from '../../src/files/storage.ts'
+import { embed } from '../support/fake-upstream.ts'
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../fixtures', name))
 
@@ -363,6 +364,20 @@ describe('vector stores with embeddings', () => {
     expect(e.upstream.requests.filter((r) => r.path.endsWith('/embeddings')).length).toBe(embedCalls.length + 1)
     const rows = await e.server.services.db.selectFrom('chunks').select('embedding').where('vector_store_id', '=', store.id).execute()
     expect(rows.every((r) => Array.isArray(r.embedding) && r.embedding.length === e.upstream.embeddingDims)).toBe(true)
+  })
+
+  it("stores each chunk's own embedding, batches of many chunks from several files alike", async () => {
+    const words = ['orchard', 'glacier', 'lantern', 'meadow', 'copper']
+    const files = await Promise.all(words.map((w, i) => upload(e.client, `own-${w}.txt`, Array.from({ length: 40 * (i + 1) }, (_, k) => `${w} note ${k} about the ${w} and its keeper.`).join(' '))))
+    const store = await e.client.vectorStores.create({ name: 'own embeddings' })
+    const chunking_strategy = { type: 'static', static: { max_chunk_size_tokens: 100, chunk_overlap_tokens: 20 } } as const
+    await e.client.vectorStores.fileBatches.createAndPoll(store.id, { file_ids: files.map((f) => f.id), chunking_strategy }, { pollIntervalMs: 50 })
+    const rows = await e.server.services.db.selectFrom('chunks').select(['text', 'embedding']).where('vector_store_id', '=', store.id).execute()
+    expect(rows.length).toBeGreaterThan(40)
+    for (const row of rows) {
+      const expected = embed(row.text, e.upstream.embeddingDims)
+      expect((row.embedding as number[]).map((x, k) => Math.abs(x - expected[k]) < 1e-6)).not.toContain(false)
+    }
   })
 
   it('a file removed from its store while its group is being ingested does not fail the others', async () => {

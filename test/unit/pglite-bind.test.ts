@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BindBuffers, encodeBind, REUSE_FROM } from '../../src/store/pglite-bind.ts'
+import { arrayLiteral, binaryArray, TEXT_OID, TSVECTOR_OID } from '../../src/store/pg-arrays.ts'
 import { PGliteThread } from '../../src/store/pglite-thread.ts'
 
 describe('BindBuffers', () => {
@@ -56,5 +57,27 @@ describe('large Binds on the embedded database thread', () => {
     await Promise.all(inserts)
     const { rows } = await db.query('select id, length(body) as n, left(body, 1) as c, right(body, 1) as last from big order by id')
     expect(rows).toEqual(bodies.map((body, i) => ({ id: i, n: body.length + (i >= 6 ? 1 : 0), c: body[0], last: i >= 6 ? '!' : body[0] })))
+  })
+})
+
+describe('array parameters (pg-arrays)', () => {
+  let db: PGliteThread
+  beforeAll(async () => {
+    db = await PGliteThread.start({ dataDir: null })
+  })
+  afterAll(() => db.close())
+
+  it('text forms quote what needs it and keep NULLs; binary arrays of text and tsvector read back element by element', async () => {
+    const strings = ['plain', 'a "quoted" word', 'back\\slash', '{braces, commas}', '', 'NULL', null, 'ünïcode 𝔘']
+    const texts = ['first chunk', '', 'ünïcode 𝔘 text', null].map((t) => (t === null ? null : Buffer.from(t)))
+    // tsvectorrecv's format: lexeme count, then each lexeme, NUL, its position count and positions.
+    const tsv = Buffer.from([0, 0, 0, 2, ...Buffer.from('cat'), 0, 0, 1, 0, 2, ...Buffer.from('dog'), 0, 0, 2, 0, 1, 0, 3])
+    const { rows } = await db.query(
+      `select $1::text[] as strings, $2::int[] as numbers, array_length($3::text[], 1) as n,
+         ($3::text[])[1] as t1, ($3::text[])[2] as t2, ($3::text[])[3] as t3, ($3::text[])[4] is null as t4,
+         ($4::tsvector[])[1]::text as v1, ($4::tsvector[])[2] is null as v2`,
+      [arrayLiteral(strings), arrayLiteral([1, -2, null, 3]), binaryArray(TEXT_OID, texts), binaryArray(TSVECTOR_OID, [tsv, null])],
+    )
+    expect(rows[0]).toEqual({ strings, numbers: [1, -2, null, 3], n: 4, t1: 'first chunk', t2: '', t3: 'ünïcode 𝔘 text', t4: true, v1: "'cat':2 'dog':1,3", v2: true })
   })
 })
