@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { parse, PGlite, protocol } from '@electric-sql/pglite'
 import { bindMessages, reusableBindMemory } from './pglite-bind.ts'
+import { growInMemoryFilesInPlace } from './memfs.ts'
 
 interface Init {
   dataDir: string | null
@@ -97,58 +98,6 @@ function concat(parts: Uint8Array[]): Uint8Array {
     offset += part.length
   }
   return out
-}
-
-/** Files past this size grow in place (see below); smaller ones are copied as Emscripten does. */
-const GROW_IN_PLACE_FROM = 1024 * 1024
-/**
- * The most a file grown in place can reach: Postgres splits relations into 1 GB segment files and
- * WAL into 16 MB ones. Address space only: memory is used as the file fills.
- */
-const MAX_IN_PLACE = 1088 * 1024 * 1024
-
-/**
- * Emscripten's in-memory file system grows a file by 12.5 % at a time once it passes 1 MB, copying
- * it whole each time: the WAL segments and the relations ingestion fills were copied about eight
- * times their size (a tenth of the database thread's time while ingesting). Grow by doubling, as
- * it does below 1 MB; and past 1 MB in place, in a resizable buffer: no copy at all, where a copy
- * into fresh memory cost ~3 ms per MB on these VMs (a 16 → 32 MB relation file: 50 ms in the
- * middle of an insert). The untouched tail costs no resident memory. Only for an in-memory
- * database (a data dir is a real directory), and only if this PGlite's file system has the shape
- * this expects.
- */
-function growInMemoryFilesInPlace(pglite: PGlite): void {
-  type MemNode = { contents: Uint8Array | null; usedBytes: number }
-  type Fs = { lookupPath(path: string): { node: { mount: { type: Record<string, unknown> } } } }
-  let memfs: Record<string, unknown> | undefined
-  try {
-    memfs = (pglite as unknown as { Module?: { FS?: Fs } }).Module?.FS?.lookupPath('/pglite/data').node.mount.type
-  } catch {
-    return // not the layout this knows: keep Emscripten's own growth
-  }
-  if (!memfs || typeof memfs.expandFileStorage !== 'function') return
-  memfs.expandFileStorage = (node: MemNode, wanted: number): void => {
-    const capacity = node.contents?.length ?? 0
-    if (capacity >= wanted) return
-    const size = Math.max(wanted, capacity * 2, 256)
-    const buffer = node.contents?.buffer
-    if (buffer instanceof ArrayBuffer && buffer.resizable && size <= buffer.maxByteLength) {
-      buffer.resize(size)
-      if (node.contents!.length >= wanted) return // a length-tracking view: it grew with its buffer
-    }
-    const grown = size > GROW_IN_PLACE_FROM && size <= MAX_IN_PLACE ? resizable(size) : new Uint8Array(size)
-    if (node.contents && node.usedBytes > 0) grown.set(node.contents.subarray(0, node.usedBytes))
-    node.contents = grown
-  }
-}
-
-/** A length-tracking view of a resizable buffer; a plain one if address space cannot be reserved. */
-function resizable(size: number): Uint8Array {
-  try {
-    return new Uint8Array(new ArrayBuffer(size, { maxByteLength: MAX_IN_PLACE }))
-  } catch {
-    return new Uint8Array(size)
-  }
 }
 
 try {
