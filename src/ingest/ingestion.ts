@@ -12,7 +12,7 @@ import { IngestError } from './parse.ts'
 import { documentText, STREAM_MIN_BYTES } from './source.ts'
 import { ApiError, notFound } from '../protocol/errors.ts'
 import { maintainRetrievalTables } from '../store/maintenance.ts'
-import { arrayLiteral, binaryArray, TEXT_OID, TSVECTOR_OID } from '../store/pg-arrays.ts'
+import { arrayLiteral, BinaryArray, TEXT_OID, TSVECTOR_OID } from '../store/pg-arrays.ts'
 
 const INGEST_TASK = 'threadline_ingest_file'
 /** Groups of files ingested at once per process: parsing and tokenizing are CPU-bound. */
@@ -580,8 +580,8 @@ interface ChunkRows {
   attempts: string
   indexes: string
   /** The texts as the UTF-8 bytes they were cut as (text's binary format: the bytes themselves). */
-  texts: Buffer
-  tsvs: Buffer
+  texts: BinaryArray
+  tsvs: BinaryArray
   /** The embeddings end to end, and where each row's starts and ends (1-based, inclusive); null without. */
   embeddings: number[] | null
   embeddingFrom: string | null
@@ -613,8 +613,8 @@ function chunkRows(chunks: PendingChunk[], lexemes: ChunkLexemes[], vectors: num
     seqs: arrayLiteral(runs.map((r) => r?.seq ?? null)),
     attempts: arrayLiteral(runs.map((r) => r?.attempt ?? null)),
     indexes: arrayLiteral(chunks.map((c) => c.index)),
-    texts: binaryArray(TEXT_OID, chunks.map((c) => c.bytes)),
-    tsvs: binaryArray(TSVECTOR_OID, lexemes.map((l) => l.tsv)),
+    texts: new BinaryArray(TEXT_OID, chunks.map((c) => c.bytes)),
+    tsvs: new BinaryArray(TSVECTOR_OID, lexemes.map((l) => l.tsv)),
     embeddings,
     embeddingFrom: embeddings ? arrayLiteral(from) : null,
     embeddingTo: embeddings ? arrayLiteral(to) : null,

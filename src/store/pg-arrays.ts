@@ -12,28 +12,48 @@ export const TSVECTOR_OID = 3614
 /**
  * A one-dimensional array in Postgres' binary format (what `array_recv` reads): its elements in
  * their type's binary format (text: its UTF-8 bytes; tsvector: `tsvectorrecv`'s), null for NULL.
- * Sent as a binary parameter (both drivers send bytes in binary format).
+ * The embedded database's Bind encoder writes it straight into the Bind (`writeTo`: the elements
+ * are copied once); `pg` asks for it as bytes (`toPostgres`), which it sends in binary format.
+ * Only erasable TypeScript here (the database's thread loads it through `pglite-bind.ts`).
  */
-export function binaryArray(elementOid: number, items: readonly (Uint8Array | null)[]): Buffer {
-  let size = 20
-  for (const item of items) size += 4 + (item?.length ?? 0)
-  const out = Buffer.allocUnsafe(size)
-  out.writeInt32BE(1, 0) // dimensions
-  out.writeInt32BE(items.includes(null) ? 1 : 0, 4) // has nulls
-  out.writeInt32BE(elementOid, 8)
-  out.writeInt32BE(items.length, 12)
-  out.writeInt32BE(1, 16) // lower bound
-  let at = 20
-  for (const item of items) {
-    if (item === null) {
-      at = out.writeInt32BE(-1, at)
-      continue
-    }
-    at = out.writeInt32BE(item.length, at)
-    out.set(item, at)
-    at += item.length
+export class BinaryArray {
+  readonly elementOid: number
+  readonly items: readonly (Uint8Array | null)[]
+  readonly byteLength: number
+
+  constructor(elementOid: number, items: readonly (Uint8Array | null)[]) {
+    this.elementOid = elementOid
+    this.items = items
+    let size = 20
+    for (const item of items) size += 4 + (item?.length ?? 0)
+    this.byteLength = size
   }
-  return out
+
+  /** Write it into `out` at `at`; returns where it ends. */
+  writeTo(out: Buffer, at: number): number {
+    at = out.writeInt32BE(1, at) // dimensions
+    at = out.writeInt32BE(this.items.includes(null) ? 1 : 0, at) // has nulls
+    at = out.writeInt32BE(this.elementOid, at)
+    at = out.writeInt32BE(this.items.length, at)
+    at = out.writeInt32BE(1, at) // lower bound
+    for (const item of this.items) {
+      if (item === null) {
+        at = out.writeInt32BE(-1, at)
+        continue
+      }
+      at = out.writeInt32BE(item.length, at)
+      out.set(item, at)
+      at += item.length
+    }
+    return at
+  }
+
+  /** As `pg` prepares a parameter with this method: the bytes (sent in binary format). */
+  toPostgres(): Buffer {
+    const out = Buffer.allocUnsafe(this.byteLength)
+    this.writeTo(out, 0)
+    return out
+  }
 }
 
 /** A one-dimensional array's text form (`{"a","b",NULL}`, `{1,2}`), for `$n::text[]` or `$n::int[]`. */

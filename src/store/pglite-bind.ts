@@ -7,12 +7,13 @@
  * megabytes of chunk text, that was a large share of the database thread's time, on the thread
  * that bounds it. Only erasable TypeScript here: the worker loads this file without a loader.
  */
+import { BinaryArray } from './pg-arrays.ts'
 
 /** What is prepared and cached: a statement that needs a plan per query opts out by starting with a comment. */
 export const DML = /^\s*(select|insert|update|delete|with)\b/i
 
-/** A parameter as the Bind carries it: text, binary (a type's binary input format), or null. */
-export type BindValue = string | Uint8Array | null
+/** A parameter as the Bind carries it: text, binary (a type's binary input format; an array's, written in place), or null. */
+export type BindValue = string | Uint8Array | BinaryArray | null
 
 /**
  * Parameters as the Bind carries them: text, as PGlite's own serializers write them for the types
@@ -30,7 +31,7 @@ export function bindValues(params: readonly unknown[]): BindValue[] | null {
     else if (typeof value === 'bigint') out.push(String(value))
     else if (typeof value === 'boolean') out.push(value ? 't' : 'f')
     else if (value instanceof Date) out.push(value.toISOString())
-    else if (value instanceof Uint8Array) out.push(value)
+    else if (value instanceof Uint8Array || value instanceof BinaryArray) out.push(value)
     else if (Array.isArray(value) && value.every((n) => typeof n === 'number')) out.push(`{${value.join(',')}}`) // real[] (embeddings)
     else return null
   }
@@ -48,17 +49,18 @@ const TAIL = Uint8Array.from([0x44, 0, 0, 0, 6, 0x50, 0, 0x45, 0, 0, 0, 9, 0, 0,
  */
 export function encodeBind(values: readonly BindValue[], buffers?: BindBuffers): Uint8Array {
   let size = HEAD_ROOM + 2 + 2 * values.length + 2 + 2 + TAIL.length
-  const lengths = values.map((v) => (v === null ? -1 : typeof v === 'string' ? Buffer.byteLength(v) : v.length))
+  const lengths = values.map((v) => (v === null ? -1 : typeof v === 'string' ? Buffer.byteLength(v) : v instanceof BinaryArray ? v.byteLength : v.length))
   for (const n of lengths) size += 4 + Math.max(n, 0)
   // Its own memory (not the shared pool of small buffers): it is transferred to the other thread.
   const out = buffers ? buffers.take(size) : Buffer.allocUnsafeSlow(size)
   let at = HEAD_ROOM
   at = out.writeUInt16BE(values.length, at)
-  for (const v of values) at = out.writeUInt16BE(v instanceof Uint8Array ? 1 : 0, at) // format: binary or text
+  for (const v of values) at = out.writeUInt16BE(v === null || typeof v === 'string' ? 0 : 1, at) // format: text or binary
   at = out.writeUInt16BE(values.length, at)
   values.forEach((v, i) => {
     at = out.writeInt32BE(lengths[i], at)
     if (typeof v === 'string') at += out.write(v, at, 'utf8')
+    else if (v instanceof BinaryArray) at = v.writeTo(out, at)
     else if (v !== null) {
       out.set(v, at)
       at += v.length

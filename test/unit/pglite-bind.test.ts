@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BindBuffers, encodeBind, REUSE_FROM } from '../../src/store/pglite-bind.ts'
-import { arrayLiteral, binaryArray, TEXT_OID, TSVECTOR_OID } from '../../src/store/pg-arrays.ts'
+import { arrayLiteral, BinaryArray, TEXT_OID, TSVECTOR_OID } from '../../src/store/pg-arrays.ts'
 import { PGliteThread } from '../../src/store/pglite-thread.ts'
 
 describe('BindBuffers', () => {
@@ -76,7 +76,7 @@ describe('array parameters (pg-arrays)', () => {
       `select $1::text[] as strings, $2::int[] as numbers, array_length($3::text[], 1) as n,
          ($3::text[])[1] as t1, ($3::text[])[2] as t2, ($3::text[])[3] as t3, ($3::text[])[4] is null as t4,
          ($4::tsvector[])[1]::text as v1, ($4::tsvector[])[2] is null as v2`,
-      [arrayLiteral(strings), arrayLiteral([1, -2, null, 3]), binaryArray(TEXT_OID, texts), binaryArray(TSVECTOR_OID, [tsv, null])],
+      [arrayLiteral(strings), arrayLiteral([1, -2, null, 3]), new BinaryArray(TEXT_OID, texts), new BinaryArray(TSVECTOR_OID, [tsv, null])],
     )
     expect(rows[0]).toEqual({ strings, numbers: [1, -2, null, 3], n: 4, t1: 'first chunk', t2: '', t3: 'ünïcode 𝔘 text', t4: true, v1: "'cat':2 'dog':1,3", v2: true })
   })
