@@ -7,7 +7,7 @@
 import type { PGlite } from '@electric-sql/pglite'
 
 /** What this file relies on of Emscripten's in-memory file system (MEMFS): a file's node, its growth and its writes. */
-type MemNode = { contents: Uint8Array | null; usedBytes: number; mtime: number; ctime: number }
+type MemNode = { contents: Uint8Array | null; usedBytes: number; mtime: number; ctime: number; parent?: { name?: string } }
 type Write = (stream: { node: MemNode }, buffer: Uint8Array | Int8Array, offset: number, length: number, position: number, canOwn?: boolean) => number
 type Memfs = { expandFileStorage: (node: MemNode, wanted: number) => void; ops_table?: { file?: { stream?: { write?: Write } } } }
 
@@ -70,7 +70,10 @@ export interface MemfsGrowth {
  * ~16 % of the database thread's time while ingesting (perf), in the middle of every insert. A
  * file's bytes past its end are always zero here (fresh memory, or zeroed when it was truncated),
  * so zeros written at or past the end only move the end: the pages are first touched when the
- * block's contents are written, at a checkpoint or when the buffer is evicted.
+ * block's contents are written, at a checkpoint or when the buffer is evicted. Not for WAL
+ * segments: those are filled with zeros when created ahead, at a checkpoint (the upkeep after
+ * ingestion), and WAL is then written into them during the next ingestion: touched when created,
+ * their pages cost nothing then (perf: skipped, the WAL writes at commit took their faults).
  */
 function skipZeroExtension(memfs: Memfs, growth: MemfsGrowth): void {
   const ops = memfs.ops_table?.file?.stream
@@ -79,7 +82,7 @@ function skipZeroExtension(memfs: Memfs, growth: MemfsGrowth): void {
   ops.write = (stream, buffer, offset, length, position, canOwn) => {
     const node = stream.node
     try {
-      if (length > 0 && node.usedBytes > 0 && position >= node.usedBytes && isZero(buffer, offset, length)) {
+      if (length > 0 && node.usedBytes > 0 && position >= node.usedBytes && node.parent?.name !== 'pg_wal' && isZero(buffer, offset, length)) {
         memfs.expandFileStorage(node, position + length)
         node.usedBytes = position + length
         node.mtime = node.ctime = Date.now()
