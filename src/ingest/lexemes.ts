@@ -292,7 +292,7 @@ async function buildLexemes(db: Db, chunks: readonly LexemeSource[]): Promise<Ch
   const plans = chunks.map((chunk) => partsOf(chunk, lookups))
   const analysed = lookups.unknown.size > 0 ? await analyse(db, [...lookups.unknown]) : null
   rankNewLexemes()
-  // Pieces not known before the call: the cache has the short ones now, `analysed` all of them.
+  // Pieces not known before the call: the cache has the short ones now, `analysed` the others.
   const lookup = (piece: string) => cache.get(piece) ?? analysed!.get(piece)!
   const resolve = (part: Part): PieceLexemes => {
     if (typeof part === 'string') return lookup(part)
@@ -396,24 +396,30 @@ function wordLexemes(stem: string): PieceLexemes {
   return (singleLexemes[id] ??= { occurrences: [id, 1], width: 1 })
 }
 
-/** Ask the database for the lexemes of texts (pieces or whole chunks); remembers short pieces. */
+/** Ask the database for the lexemes of texts (pieces or whole chunks): short pieces are remembered, the others returned. */
 async function analyse(db: Db, texts: string[]): Promise<Map<string, PieceLexemes>> {
   const words: string[] = []
   const others: string[] = []
   for (const text of texts) (PLAIN_WORD.test(text) ? words : others).push(text)
   const [stems, parsed] = await Promise.all([stemWords(db, words), parse(db, others)])
-  const out = new Map<string, PieceLexemes>()
-  words.forEach((text, i) => out.set(text, wordLexemes(stems[i])))
+  // Straight into the cache (a new word is most of a batch of new text): only what it does not
+  // keep goes in the map this call's vectors look up as well.
+  const uncached = new Map<string, PieceLexemes>()
+  for (let i = 0; i < words.length; i++) {
+    const text = words[i]
+    ;(text.length <= CACHEABLE_PIECE ? cache : uncached).set(text, wordLexemes(stems[i])) // a plain word holds no tag
+  }
+  const entries = new Map<string, PieceLexemes>()
   for (const r of parsed) {
     const text = others[r.i - 1]
-    let entry = out.get(text)
-    if (!entry) out.set(text, (entry = { occurrences: [], width: r.width ?? 0 }))
+    let entry = entries.get(text)
+    if (!entry) entries.set(text, (entry = { occurrences: [], width: r.width ?? 0 }))
     if (r.lexeme === null) continue
     const id = lexemeId(r.lexeme)
     for (const p of parsePositions(r.positions)) entry.occurrences.push(id, p)
   }
-  for (const [text, entry] of out) if (text.length <= CACHEABLE_PIECE && !mayHoldTag(text)) cache.set(text, entry)
-  return out
+  for (const [text, entry] of entries) (text.length <= CACHEABLE_PIECE && !mayHoldTag(text) ? cache : uncached).set(text, entry)
+  return uncached
 }
 
 /** The dictionary's lexeme for each plain word ('' for a stop word), in order. */
