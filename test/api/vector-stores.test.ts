@@ -542,7 +542,8 @@ describe('the upkeep after ingestion', () => {
   it('waits for ingestion to pause: batches back to back are completed without it, and it folds their statistics once', async () => {
     const ingest = ingestor(t.server.services)
     const { db } = t.server.services
-    ingest.upkeepDelayMs = 60_000 // longer than the test: only a pause of ingestion (or idle()) starts it
+    const delay = ingest.upkeepDelayMs
+    ingest.upkeepDelayMs = 60_000 // longer than the test: only idle() starts it
     try {
       const store = await t.client.vectorStores.create({ name: 'upkeep' })
       const deltaRows = async () =>
@@ -567,7 +568,7 @@ describe('the upkeep after ingestion', () => {
       expect(stats.get('granit')).toBe(stats.get('quartz')! + stats.get('basalt')!)
       expect(stats.get('quartz')).toBeGreaterThan(0)
     } finally {
-      ingest.upkeepDelayMs = 250
+      ingest.upkeepDelayMs = delay
     }
   })
 })
