@@ -405,10 +405,8 @@ async function analyse(db: Db, texts: string[]): Promise<Map<string, PieceLexeme
   // Straight into the cache (a new word is most of a batch of new text): only what it does not
   // keep goes in the map this call's vectors look up as well.
   const uncached = new Map<string, PieceLexemes>()
-  for (let i = 0; i < words.length; i++) {
-    const text = words[i]
-    ;(text.length <= CACHEABLE_PIECE ? cache : uncached).set(text, wordLexemes(stems[i])) // a plain word holds no tag
-  }
+  const keep = (text: string, entry: PieceLexemes) => (text.length <= CACHEABLE_PIECE && !mayHoldTag(text) ? cache : uncached).set(text, entry)
+  for (let i = 0; i < words.length; i++) keep(words[i], wordLexemes(stems[i]))
   const entries = new Map<string, PieceLexemes>()
   for (const r of parsed) {
     const text = others[r.i - 1]
@@ -418,7 +416,7 @@ async function analyse(db: Db, texts: string[]): Promise<Map<string, PieceLexeme
     const id = lexemeId(r.lexeme)
     for (const p of parsePositions(r.positions)) entry.occurrences.push(id, p)
   }
-  for (const [text, entry] of entries) (text.length <= CACHEABLE_PIECE && !mayHoldTag(text) ? cache : uncached).set(text, entry)
+  for (const [text, entry] of entries) keep(text, entry)
   return uncached
 }
 

@@ -90,7 +90,7 @@ export async function addLexemeStats(db: Db, storeId: string, { buckets, texts, 
     )
     select (select count(*) from added)::int + (select count(*) from lexeme_stats_deltas where vector_store_id = ${storeId})::int as n
   `.execute(db)
-  if (odd.lexemes.length > 0) await upsertLexemeStats(db, storeId, sql`select ${odd.lexemes}::text[] as lexemes, ${odd.dfs}::int[] as dfs`)
+  if (odd.lexemes.length > 0) await addToLexemeStats(db, storeId, sql`select * from unnest(${odd.lexemes}::text[], ${odd.dfs}::int[]) as t(lexeme, df)`)
   if (rows[0].n > FOLD_ROWS) await foldLexemeStats(db, storeId)
 }
 
@@ -117,11 +117,16 @@ export function statsDelta(counts: { forEach(add: (df: number, lexeme: string) =
   return { buckets, texts: buckets.map((b) => `\n${lines.get(b)!.join('\n')}\n`), odd: { lexemes: odd.map((o) => o[0]), dfs: odd.map((o) => o[1]) } }
 }
 
-/** Add document frequencies (`arrays`: a query of one row, `lexemes` and `dfs`) to `lexeme_stats`, in lexeme order (concurrent writers lock rows in the same order). */
-function upsertLexemeStats(db: Db, storeId: string, arrays: RawBuilder<unknown>) {
+/**
+ * Add document frequencies (`counts`: a query of rows `lexeme`, `df`) to a store's `lexeme_stats`,
+ * in lexeme order (concurrent writers lock rows in the same order). `ctes` is the statement's
+ * `with` clause, for `counts` to read from (a data-modifying one must head the statement).
+ */
+function addToLexemeStats(db: Db, storeId: string, counts: RawBuilder<unknown>, ctes: RawBuilder<unknown> = sql``) {
   return sql`
+    ${ctes}
     insert into lexeme_stats (vector_store_id, lexeme, df)
-    select ${storeId}, t.lexeme, t.df from (${arrays}) a, unnest(a.lexemes, a.dfs) as t(lexeme, df) order by t.lexeme
+    select ${storeId}, c.lexeme, c.df from (${counts}) c order by c.lexeme
     on conflict (vector_store_id, lexeme) do update set df = lexeme_stats.df + excluded.df
   `.execute(db)
 }
@@ -139,13 +144,12 @@ const deltaLines = (deltas: RawBuilder<unknown>) => sql`
  * second waits for the first's delete and then finds those rows gone.
  */
 export async function foldLexemeStats(db: Db, storeId: string): Promise<void> {
-  await sql`
-    with folded as (delete from lexeme_stats_deltas where vector_store_id = ${storeId} returning stats),
-    sums as (select lexeme, sum(df)::int as df from (${deltaLines(sql`select stats from folded`)}) l group by lexeme)
-    insert into lexeme_stats (vector_store_id, lexeme, df)
-    select ${storeId}, lexeme, df from sums order by lexeme
-    on conflict (vector_store_id, lexeme) do update set df = lexeme_stats.df + excluded.df
-  `.execute(db)
+  await addToLexemeStats(
+    db,
+    storeId,
+    sql`select lexeme, sum(df)::int as df from (${deltaLines(sql`select stats from folded`)}) l group by lexeme`,
+    sql`with folded as (delete from lexeme_stats_deltas where vector_store_id = ${storeId} returning stats)`,
+  )
 }
 
 /** Fold every store's deltas (once ingestion pauses). */

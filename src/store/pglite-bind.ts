@@ -7,7 +7,7 @@
  * megabytes of chunk text, that was a large share of the database thread's time, on the thread
  * that bounds it. Only erasable TypeScript here: the worker loads this file without a loader.
  */
-import { BinaryArray } from './pg-arrays.ts'
+import { arrayLiteral, BinaryArray } from './pg-arrays.ts'
 
 /** What is prepared and cached: a statement that needs a plan per query opts out by starting with a comment. */
 export const DML = /^\s*(select|insert|update|delete|with)\b/i
@@ -32,7 +32,7 @@ export function bindValues(params: readonly unknown[]): BindValue[] | null {
     else if (typeof value === 'boolean') out.push(value ? 't' : 'f')
     else if (value instanceof Date) out.push(value.toISOString())
     else if (value instanceof Uint8Array || value instanceof BinaryArray) out.push(value)
-    else if (Array.isArray(value) && value.every((n) => typeof n === 'number')) out.push(`{${value.join(',')}}`) // real[] (embeddings)
+    else if (Array.isArray(value) && value.every((n) => typeof n === 'number')) out.push(arrayLiteral(value)) // real[] (embeddings)
     else return null
   }
   return out
